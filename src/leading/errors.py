@@ -1,0 +1,17 @@
+"""Exceptions raised for bad input; each names the file, line or node and what was expected."""
+
+
+class LeadingError(Exception):
+    """Base class of the errors this package raises on purpose."""
+
+
+class DataError(LeadingError, ValueError):
+    """A graph, file or split is malformed."""
+
+
+class ModelError(LeadingError, ValueError):
+    """A language model cannot be found or loaded."""
+
+
+class ConfigError(LeadingError, ValueError):
+    """A configuration key or value is invalid."""
