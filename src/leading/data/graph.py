@@ -60,6 +60,8 @@ class TextAttributedGraph:
         class_names (Sequence[str], optional): Name of each class; defaults to ``"0", "1", ...``.
         splits (Mapping[str, Tensor], optional): Named node-id sets such as ``train``/``valid``/``test``.
         name (str): Name used in logs and results.
+        edge_splits (dict, optional): Link-prediction splits, e.g. OGB's
+            ``{"valid": {"source_node": ..., "target_node": ..., "target_node_neg": ...}}``.
         empty_text (str, optional): Policy for empty texts. :obj:`None` (default) raises; a string
             replaces every empty text with it (explicit opt-in placeholder).
     """
@@ -71,6 +73,7 @@ class TextAttributedGraph:
     splits: dict[str, Tensor] = field(default_factory=dict)
     name: str = "graph"
     empty_text: str | None = None
+    edge_splits: dict[str, dict[str, Tensor]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if isinstance(self.texts, str) or not isinstance(self.texts, Sequence):
@@ -124,7 +127,13 @@ class TextAttributedGraph:
     def with_splits(self, splits: Mapping[str, Tensor]) -> TextAttributedGraph:
         r"""Returns a shallow copy of this graph with :obj:`splits` replaced."""
         return TextAttributedGraph(
-            self.texts, self.edge_index, self.y, self.class_names, dict(splits), self.name
+            self.texts,
+            self.edge_index,
+            self.y,
+            self.class_names,
+            dict(splits),
+            self.name,
+            edge_splits=self.edge_splits,
         )
 
     def mask(self, split: str) -> Tensor:
