@@ -1,0 +1,118 @@
+r"""Command-line interface: ``leading run``, ``leading embed``, ``leading data info``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from leading.config import add_config_arguments, config_from_args
+from leading.errors import LeadingError
+
+__all__ = ["main"]
+
+
+def _data_info(args: argparse.Namespace) -> None:
+    import torch
+
+    from leading.data import load_dataset
+
+    g = load_dataset(args.name, root=args.data_dir, download=not args.offline)
+    chars = torch.tensor([len(t) for t in g.texts], dtype=torch.float)
+    words = torch.tensor([len(t.split()) for t in g.texts], dtype=torch.float)
+    deg = g.degree().float()
+    print(f"dataset      {g.name}")
+    print(f"nodes        {g.num_nodes}")
+    print(f"edges        {g.num_edges} undirected")
+    print(f"degree       mean {deg.mean():.2f}, max {int(deg.max())}, isolated {int((deg == 0).sum())}")
+    print(f"classes      {g.num_classes}")
+    if g.y is not None:
+        counts = torch.bincount(g.y, minlength=g.num_classes).tolist()
+        for c, (name, n) in enumerate(zip(g.class_names or [], counts, strict=False)):
+            print(f"  {c:>3} {name:<32} {n}")
+    for label, v in (("text chars", chars), ("text words", words)):
+        q = torch.quantile(v, torch.tensor([0.5, 0.9]))
+        print(
+            f"{label:<12} mean {v.mean():.0f}, median {q[0]:.0f}, p90 {q[1]:.0f}, "
+            f"min {v.min():.0f}, max {v.max():.0f}"
+        )
+    for k, v in g.splits.items():
+        print(f"split {k:<7}{v.numel()}")
+
+
+def _embed(args: argparse.Namespace) -> None:
+    import torch
+
+    from leading.data import load_dataset
+    from leading.text.encoder import TextEncoder
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    t0 = time.perf_counter()
+    g = load_dataset(args.dataset, root=args.data_dir)
+    enc = TextEncoder.from_pretrained(
+        args.lm, pooling=args.pooling, max_length=args.max_length, bf16=args.bf16
+    )
+    tokens = enc.tokenize(g.texts)
+    x = enc.encode_all(tokens, batch_size=args.batch_size, progress=not args.quiet)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(x, out)
+    print(f"wrote {out}: {list(x.shape)} ({enc.name}, {time.perf_counter() - t0:.1f} s)")
+
+
+def _run(args: argparse.Namespace) -> None:
+    from leading.run import run
+
+    run(config_from_args(args))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="leading", description="End-to-end LM + GNN fine-tuning on text-attributed graphs."
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="fine-tune and evaluate (the main job)")
+    add_config_arguments(run)
+    run.set_defaults(func=_run)
+
+    embed = sub.add_parser("embed", help="frozen LM embeddings of every node, saved as [N, d]")
+    embed.add_argument("--dataset", default="cora")
+    embed.add_argument("--data-dir")
+    embed.add_argument("--lm", default="minilm")
+    embed.add_argument("--pooling", choices=["cls", "mean", "last"])
+    embed.add_argument("--max-length", type=int, default=256)
+    embed.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True)
+    embed.add_argument("--batch-size", type=int, default=64)
+    embed.add_argument("--threads", type=int)
+    embed.add_argument("--quiet", action="store_true")
+    embed.add_argument("--out", required=True, help="output file (torch.save of a [N, d] tensor)")
+    embed.set_defaults(func=_embed)
+
+    data = sub.add_parser("data", help="inspect datasets")
+    dsub = data.add_subparsers(dest="data_command", required=True)
+    info = dsub.add_parser("info", help="nodes, edges, classes, label counts, text lengths")
+    info.add_argument("name", help="built-in name (cora, pubmed, ogbn-arxiv, ...) or directory")
+    info.add_argument("--data-dir")
+    info.add_argument("--offline", action="store_true", help="never download")
+    info.set_defaults(func=_data_info)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except LeadingError as e:
+        print(f"leading: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("leading: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

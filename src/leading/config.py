@@ -1,0 +1,178 @@
+r"""One typed configuration for every command.
+
+A :class:`Config` is built from defaults, then a YAML file (``--config run.yaml``), then command-line
+flags; every field is a flag (``max_length`` is ``--max-length``). The resolved configuration is
+saved beside each run's outputs as ``config.yaml``, and loading that file reproduces the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from leading.errors import ConfigError
+
+__all__ = ["Config", "add_config_arguments", "config_from_args"]
+
+METHODS = ("leading", "pretrained")
+
+
+@dataclass
+class Config:
+    r"""Every setting of a run. Groups: data, language model, training, graph head, refresh
+    (pipeline 2), propagation, evaluation, output."""
+
+    # data
+    dataset: str = "cora"  # built-in name or a directory in the documented format
+    data_dir: str | None = None  # where downloaded datasets live ($LEADING_DATA_DIR)
+    split: str = "per_class"  # per_class | per_class:K:V:T | 60/20/20 | canonical
+    seeds: int = 3  # number of seeds; seed s uses its own split and its own fine-tuning
+    seed: int = 0  # first seed
+    # language model
+    method: str = "leading"  # leading | pretrained
+    lm: str = "minilm"  # alias, local path or hub name
+    pooling: str | None = None  # cls | mean | last (default: mean, last for decoder-only)
+    max_length: int = 256
+    bf16: bool = True  # bfloat16 autocast for the LM
+    # training
+    epochs: int = 4  # LM fine-tuning epochs (after the head warm-up)
+    head_epochs: int = 100  # epochs training the head on the frozen memory before LM updates
+    batch_size: int = 32  # pipeline 1: target nodes encoded with gradient per step
+    lr_lm: float = 1e-5
+    lr_head: float = 1e-2
+    weight_decay: float = 0.0
+    head_weight_decay: float = 5e-4
+    warmup_ratio: float = 0.1
+    grad_clip: float = 1.0
+    grad_accum: int = 1
+    patience: int = 3  # early stopping on validation accuracy (epochs without improvement)
+    # graph head
+    head: str = "implicit"  # implicit | appnp | gcn | sage
+    hidden: int = 256
+    dropout: float = 0.5
+    fanouts: list[int] = field(default_factory=lambda: [10, 5])
+    scope: str = "full"  # propagation over the full graph, or over each sampled subgraph
+    # pipeline 2 (memory refresh)
+    refresh_batch_size: int | None = None  # default: batch_size (the paper's setting)
+    refresh_fraction: float | None = None  # re-encode this fraction of the graph per epoch
+    prefill: bool = True  # fill the memory with one gradient-free pass before training
+    # implicit propagation
+    alpha: float = 0.1
+    prop_steps: int = 2
+    forward_warm_start: bool = True
+    backward_init: str = "zero"  # zero | grad | history | damped
+    damping: float = 0.5
+    eval_steps: int = 50  # propagation steps at evaluation time
+    # evaluation
+    downstream: list[str] = field(default_factory=lambda: ["gcn", "gat"])
+    # output and runtime
+    out_dir: str = "runs/latest"
+    encode_batch_size: int = 64
+    threads: int | None = None
+    progress: bool = True
+    resume: bool = False
+    save_model: bool = True
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        if self.method not in METHODS:
+            raise ConfigError(f"method must be one of {METHODS}, got {self.method!r}")
+        if self.head not in ("implicit", "appnp", "gcn", "sage"):
+            raise ConfigError(f"head must be implicit, appnp, gcn or sage, got {self.head!r}")
+        if self.scope not in ("full", "subgraph"):
+            raise ConfigError(f"scope must be full or subgraph, got {self.scope!r}")
+        if self.backward_init not in ("zero", "grad", "history", "damped"):
+            raise ConfigError(
+                f"backward_init must be zero, grad, history or damped, got {self.backward_init!r}"
+            )
+        for name in ("seeds", "batch_size", "max_length", "grad_accum", "hidden"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0 < self.alpha <= 1:
+            raise ConfigError(f"alpha must be in (0, 1], got {self.alpha}")
+        if self.refresh_fraction is not None and self.refresh_fraction < 0:
+            raise ConfigError(f"refresh_fraction must be >= 0, got {self.refresh_fraction}")
+
+    # ------------------------------------------------------------------ I/O
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], source: str = "config") -> Config:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"{source}: unknown key(s) {unknown}; known keys: {sorted(known)}")
+        return cls(**values)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Config:
+        path = Path(path)
+        try:
+            values = yaml.safe_load(path.read_text()) or {}
+        except (OSError, yaml.YAMLError) as e:
+            raise ConfigError(f"{path}: cannot read YAML ({e})") from e
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path}: expected a mapping of keys to values")
+        return cls.from_dict(values, str(path))
+
+    def replace(self, **changes: Any) -> Config:
+        return dataclasses.replace(self, **changes)
+
+
+def _base_type(tp: Any) -> tuple[Any, bool]:
+    r"""Returns the non-None type of an annotation and whether it is optional."""
+    if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return args[0], True
+    return tp, False
+
+
+def _parse_bool(s: str) -> bool:
+    if s.lower() in ("1", "true", "yes", "on"):
+        return True
+    if s.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true/false, got {s!r}")
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    r"""Adds ``--config`` and one flag per :class:`Config` field (default: not given)."""
+    parser.add_argument("--config", help="YAML file with configuration keys")
+    hints = typing.get_type_hints(Config)
+    for f in dataclasses.fields(Config):
+        tp, optional = _base_type(hints[f.name])
+        flag = "--" + f.name.replace("_", "-")
+        kwargs: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS}
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        if tp is bool:
+            kwargs.update(type=_parse_bool, nargs="?", const=True, metavar="BOOL")
+        elif typing.get_origin(tp) is list:
+            (inner,) = typing.get_args(tp)
+            kwargs.update(type=inner, nargs="+")
+        else:
+            kwargs["type"] = (lambda s, t=tp: None if s.lower() == "none" else t(s)) if optional else tp
+        parser.add_argument(flag, help=f"(default: {default})", **kwargs)
+
+
+def config_from_args(args: argparse.Namespace, **overrides: Any) -> Config:
+    r"""Defaults < YAML file < command-line flags < :obj:`overrides`."""
+    values: dict[str, Any] = {}
+    if getattr(args, "config", None):
+        values.update(Config.load(args.config).to_dict())
+    names = {f.name for f in dataclasses.fields(Config)}
+    values.update({k: v for k, v in vars(args).items() if k in names})
+    values.update(overrides)
+    return Config.from_dict(values)

@@ -1,0 +1,190 @@
+r"""The LM text encoder: a :class:`transformers.AutoModel` plus pooling, one vector per node text."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from leading.errors import ModelError
+from leading.text.models import is_decoder_only, resolve_model
+from leading.text.tokens import TokenizedTexts, tokenize
+
+__all__ = ["TextEncoder", "pool"]
+
+POOLINGS = ("cls", "mean", "last")
+
+
+def pool(hidden: Tensor, attention_mask: Tensor, mode: str) -> Tensor:
+    r"""Pools token states into one vector per sequence.
+
+    Args:
+        hidden (Tensor): Last hidden states :obj:`[B, T, d]`.
+        attention_mask (Tensor): :obj:`[B, T]`, 1 for real tokens.
+        mode (str): ``"cls"`` (first token), ``"mean"`` (mean over real tokens), or ``"last"``
+            (the last real token, whichever side the padding is on; decoder-only LMs).
+
+    Returns:
+        Tensor: :obj:`[B, d]`.
+    """
+    if mode == "cls":
+        return hidden[:, 0]
+    mask = attention_mask.to(hidden.dtype).unsqueeze(-1)
+    if mode == "mean":
+        return (hidden * mask).sum(1) / mask.sum(1).clamp_min(1.0)
+    if mode == "last":
+        pos = torch.arange(attention_mask.size(1), device=attention_mask.device)
+        last = (attention_mask.bool() * pos).amax(dim=1)
+        return hidden[torch.arange(hidden.size(0), device=hidden.device), last]
+    raise ValueError(f"unknown pooling {mode!r}; expected one of {POOLINGS}")
+
+
+class TextEncoder(nn.Module):
+    r"""Encodes node texts with a pretrained LM.
+
+    Args:
+        model (nn.Module): A :mod:`transformers` base model (``AutoModel``).
+        tokenizer: Its tokenizer.
+        pooling (str, optional): ``"cls"``, ``"mean"`` or ``"last"``; default ``"last"`` for
+            decoder-only models and ``"mean"`` otherwise.
+        max_length (int): Truncation length in tokens.
+        bf16 (bool): Run the LM under bfloat16 autocast.
+        name (str): Name for logs and results.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        tokenizer,
+        pooling: str | None = None,
+        max_length: int = 256,
+        bf16: bool = False,
+        name: str = "lm",
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.tokenizer = tokenizer
+        self.decoder_only = is_decoder_only(model.config)
+        if self.decoder_only:
+            tokenizer.padding_side = "left"
+            if tokenizer.pad_token is None:
+                tokenizer.pad_token = tokenizer.eos_token
+            if getattr(model.config, "pad_token_id", None) is None:
+                model.config.pad_token_id = tokenizer.pad_token_id
+        self.pooling = pooling or ("last" if self.decoder_only else "mean")
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"unknown pooling {self.pooling!r}; expected one of {POOLINGS}")
+        self.max_length = int(max_length)
+        self.bf16 = bool(bf16)
+        self.name = name
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        name: str | os.PathLike,
+        pooling: str | None = None,
+        max_length: int = 256,
+        bf16: bool = False,
+    ) -> TextEncoder:
+        r"""Loads a model by local path, alias (``minilm``) or hub name."""
+        from transformers import AutoModel, AutoTokenizer
+
+        source = resolve_model(name)
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(source)
+            model = AutoModel.from_pretrained(source)
+        except (OSError, ValueError) as e:
+            raise ModelError(f"could not load model {str(name)!r} from {source}: {e}") from e
+        return cls(model, tokenizer, pooling, max_length, bf16, name=str(name))
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.model.config.hidden_size)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def tokenize(self, texts: Sequence[str], cache: str | Path | None | bool = None):
+        r"""Tokenizes texts for this encoder (cached on disk, see :func:`tokenize`)."""
+        return tokenize(texts, self.tokenizer, self.max_length, cache=cache)
+
+    def autocast(self):
+        if not self.bf16:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
+        r"""Args:
+            input_ids (Tensor): :obj:`[B, T]`.
+            attention_mask (Tensor): :obj:`[B, T]`.
+
+        Returns:
+            Tensor: float32 embeddings :obj:`[B, d]`.
+        """
+        with self.autocast():
+            out = self.model(input_ids=input_ids, attention_mask=attention_mask)
+            hidden = out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
+            return pool(hidden, attention_mask, self.pooling).float()
+
+    def encode(self, tokens: TokenizedTexts, node_ids: Tensor) -> Tensor:
+        r"""Encodes the texts of :obj:`node_ids` in one batch (gradients as the caller's mode)."""
+        input_ids, mask = tokens.batch(node_ids)
+        dev = self.device
+        return self(input_ids.to(dev), mask.to(dev))
+
+    @torch.inference_mode()
+    def encode_all(
+        self,
+        tokens: TokenizedTexts,
+        node_ids: Tensor | None = None,
+        batch_size: int = 64,
+        progress: bool = True,
+        desc: str = "encode",
+    ) -> Tensor:
+        r"""Encodes many texts without gradient, in batches sorted by length (little padding).
+
+        Returns:
+            Tensor: :obj:`[len(node_ids), d]` in the order of :obj:`node_ids` (all nodes if
+            :obj:`None`).
+        """
+        if node_ids is None:
+            node_ids = torch.arange(len(tokens))
+        node_ids = torch.as_tensor(node_ids, dtype=torch.long)
+        was_training = self.training
+        self.eval()
+        order = torch.argsort(tokens.lengths[node_ids], descending=True, stable=True)
+        out = torch.empty(node_ids.numel(), self.hidden_size)
+        bar = tqdm(
+            total=tokens.num_tokens(node_ids),
+            desc=desc,
+            unit="tok",
+            unit_scale=True,
+            disable=not progress,
+            leave=False,
+        )
+        for start in range(0, order.numel(), batch_size):
+            sel = order[start : start + batch_size]
+            out[sel] = self.encode(tokens, node_ids[sel]).cpu()
+            bar.update(tokens.num_tokens(node_ids[sel]))
+        bar.close()
+        self.train(was_training)
+        return out
+
+    def save_pretrained(self, path: str | Path) -> None:
+        r"""Saves the LM and tokenizer so that ``AutoModel.from_pretrained(path)`` loads them."""
+        self.model.save_pretrained(path)
+        self.tokenizer.save_pretrained(path)
+
+    def __repr__(self) -> str:
+        n = sum(p.numel() for p in self.model.parameters())
+        return (
+            f"{self.__class__.__name__}({self.name!r}, type={self.model.config.model_type}, "
+            f"params={n / 1e6:.1f}M, dim={self.hidden_size}, pooling={self.pooling!r}, "
+            f"max_length={self.max_length}, bf16={self.bf16})"
+        )
