@@ -12,6 +12,7 @@ import dataclasses
 import types
 import typing
 from dataclasses import dataclass, field
+from os import PathLike
 from pathlib import Path
 from typing import Any
 
@@ -41,12 +42,14 @@ class Config:
     pooling: str | None = None  # cls | mean | last (default: mean, last for decoder-only)
     max_length: int = 256
     bf16: bool = True  # bfloat16 autocast for the LM
+    lm_dropout: bool = False  # keep the LM's dropout on while fine-tuning (pipeline 1)
     # training
     epochs: int = 4  # LM fine-tuning epochs (after the head warm-up)
     head_epochs: int = 100  # epochs training the head on the frozen memory before LM updates
     batch_size: int = 32  # pipeline 1: target nodes encoded with gradient per step
     lr_lm: float = 1e-5
-    lr_head: float = 1e-2
+    lr_head: float = 1e-2  # head warm-up (LM frozen)
+    lr_head_finetune: float = 1e-3  # head while the LM is fine-tuned
     weight_decay: float = 0.0
     head_weight_decay: float = 5e-4
     warmup_ratio: float = 0.1
@@ -65,9 +68,9 @@ class Config:
     prefill: bool = True  # fill the memory with one gradient-free pass before training
     # implicit propagation
     alpha: float = 0.1
-    prop_steps: int = 2
+    prop_steps: int = 10
     forward_warm_start: bool = True
-    backward_init: str = "zero"  # zero | grad | history | damped
+    backward_init: str = "grad"  # grad | zero | history | damped (see benchmarks/results/propagation)
     damping: float = 0.5
     eval_steps: int = 50  # propagation steps at evaluation time
     # evaluation
@@ -84,12 +87,15 @@ class Config:
         self.validate()
 
     def validate(self) -> None:
+        _check_types(self)
         if self.method not in METHODS:
             raise ConfigError(f"method must be one of {METHODS}, got {self.method!r}")
         if self.head not in ("implicit", "appnp", "gcn", "sage"):
             raise ConfigError(f"head must be implicit, appnp, gcn or sage, got {self.head!r}")
         if self.scope not in ("full", "subgraph"):
             raise ConfigError(f"scope must be full or subgraph, got {self.scope!r}")
+        if self.pooling not in (None, "cls", "mean", "last"):
+            raise ConfigError(f"pooling must be cls, mean, last or None, got {self.pooling!r}")
         if self.backward_init not in ("zero", "grad", "history", "damped"):
             raise ConfigError(
                 f"backward_init must be zero, grad, history or damped, got {self.backward_init!r}"
@@ -130,6 +136,43 @@ class Config:
 
     def replace(self, **changes: Any) -> Config:
         return dataclasses.replace(self, **changes)
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    r"""Checks one value against a field type; returns it (ints and numeric strings such as
+    YAML's ``1e-5``, which YAML 1.1 reads as a string, become floats for float fields)."""
+    if tp is float and isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    elif tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    elif tp is str and isinstance(value, PathLike):
+        return str(value)
+    if isinstance(value, tp) and not (tp is not bool and isinstance(value, bool)):
+        return value
+    raise ConfigError(f"{key} must be {tp.__name__}, got {value!r} ({type(value).__name__})")
+
+
+def _check_types(config: Config) -> None:
+    r"""Raises :class:`ConfigError` for a value of the wrong type (from YAML or Python)."""
+    hints = typing.get_type_hints(Config)
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        tp, optional = _base_type(hints[f.name])
+        if value is None:
+            if not optional:
+                raise ConfigError(f"{f.name} must not be None")
+            continue
+        if typing.get_origin(tp) is list:
+            (inner,) = typing.get_args(tp)
+            if not isinstance(value, list | tuple):
+                raise ConfigError(f"{f.name} must be a list, got {value!r}")
+            value = [_coerce(v, inner, f.name) for v in value]
+        else:
+            value = _coerce(value, tp, f.name)
+        setattr(config, f.name, value)
 
 
 def _base_type(tp: Any) -> tuple[Any, bool]:

@@ -1,0 +1,118 @@
+r"""The end-to-end graph head that sits on the LM embeddings during fine-tuning.
+
+By default (``kind="implicit"``) it is the paper's model: an MLP on each node's LM embedding,
+then implicit APPNP propagation (eqs. 4-7) warm-started from per-node histories,
+
+.. math::
+    \mathbf{X}_{\text{in}} = \mathrm{MLP}(\mathbf{H}), \qquad
+    \mathbf{X}_{l+1} = (1-\alpha)\hat{\mathbf{A}}\mathbf{X}_l + \alpha\mathbf{X}_{\text{in}}.
+
+``"appnp"`` unrolls the same propagation explicitly with autograd (the ablation's APPNP(L)), and
+``"gcn"`` / ``"sage"`` are two-layer message-passing heads on the sampled subgraph.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from leading.graph.gnn import MLPHead, build_gnn
+from leading.graph.propagation import APPNPPropagation, ImplicitPropagation
+
+__all__ = ["EndToEndHead"]
+
+KINDS = ("implicit", "appnp", "gcn", "sage")
+
+
+class EndToEndHead(nn.Module):
+    r"""Maps LM embeddings of a (sub)graph to class logits.
+
+    Args:
+        kind (str): ``"implicit"``, ``"appnp"``, ``"gcn"`` or ``"sage"``.
+        num_nodes (int): Nodes in the whole graph (sizes the propagation histories).
+        in_channels (int): LM embedding size :obj:`d`.
+        hidden_channels (int): Hidden width.
+        num_classes (int): Number of classes :obj:`C`.
+        dropout (float): Dropout of the MLP / GNN.
+        alpha (float): Teleport probability :math:`\alpha` of APPNP propagation.
+        num_steps (int): Propagation steps :math:`L` per training iteration.
+        **prop_kwargs: Further :class:`~leading.graph.propagation.ImplicitPropagation` options.
+
+    Shapes:
+        - **input:** :obj:`h` :math:`(n, d)`, local :obj:`edge_index` :math:`(2, E)`, global
+          :obj:`node_ids` :math:`(n)`
+        - **output:** logits :math:`(n, C)`
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        num_nodes: int,
+        in_channels: int,
+        hidden_channels: int,
+        num_classes: int,
+        dropout: float = 0.5,
+        alpha: float = 0.1,
+        num_steps: int = 2,
+        **prop_kwargs,
+    ) -> None:
+        super().__init__()
+        if kind not in KINDS:
+            raise ValueError(f"unknown head {kind!r}; expected one of {KINDS}")
+        self.kind = kind
+        self.mlp: nn.Module | None = None
+        self.prop: nn.Module | None = None
+        self.gnn: nn.Module | None = None
+        if kind in ("implicit", "appnp"):
+            self.mlp = MLPHead(in_channels, hidden_channels, num_classes, 2, dropout)
+            if kind == "implicit":
+                self.prop = ImplicitPropagation(
+                    alpha=alpha, num_steps=num_steps, num_nodes=num_nodes, **prop_kwargs
+                )
+            else:
+                self.prop = APPNPPropagation(alpha=alpha, num_steps=num_steps)
+        else:
+            self.gnn = build_gnn(kind, in_channels, hidden_channels, num_classes, dropout=dropout)
+
+    @classmethod
+    def from_config(cls, cfg, num_nodes: int, in_channels: int, num_classes: int) -> EndToEndHead:
+        r"""Builds the head that :class:`~leading.config.Config` describes."""
+        prop = {}
+        if cfg.head == "implicit":
+            prop = dict(
+                forward_warm_start=cfg.forward_warm_start,
+                backward_init=cfg.backward_init,
+                damping=cfg.damping,
+                eval_steps=cfg.eval_steps,
+                cached=cfg.scope == "full",
+            )
+        return cls(
+            cfg.head, num_nodes, in_channels, cfg.hidden, num_classes, cfg.dropout, cfg.alpha,
+            cfg.prop_steps, **prop,
+        )
+
+    def reset_parameters(self) -> None:
+        for m in (self.mlp, self.prop, self.gnn):
+            if m is not None:
+                m.reset_parameters()
+
+    def get_extra_state(self) -> dict:
+        r"""The propagation histories travel with the head's :obj:`state_dict`."""
+        if isinstance(self.prop, ImplicitPropagation):
+            return {"history": self.prop.history.state_dict()}
+        return {}
+
+    def set_extra_state(self, state: dict) -> None:
+        if isinstance(self.prop, ImplicitPropagation) and "history" in state:
+            self.prop.history.load_state_dict(state["history"])
+
+    def forward(self, h: Tensor, edge_index: Tensor, node_ids: Tensor) -> Tensor:
+        if self.gnn is not None:
+            return self.gnn(h, edge_index)
+        x_in = self.mlp(h)
+        if isinstance(self.prop, ImplicitPropagation):
+            return self.prop(x_in, edge_index, node_ids)
+        return self.prop(x_in, edge_index)
+
+    def __repr__(self) -> str:
+        inner = self.gnn if self.gnn is not None else f"{self.mlp}, {self.prop}"
+        return f"{self.__class__.__name__}(kind={self.kind!r}, {inner})"

@@ -1,0 +1,382 @@
+r"""The two-pipeline LEADING trainer (paper Algorithm 1).
+
+Each training step:
+
+1. **Pipeline 2** encodes a batch of node texts drawn from a cycling random order of *all* nodes,
+   without gradient, and writes the embeddings to the :class:`~leading.train.memory.EmbeddingMemory`
+   (lines 5-6).
+2. **Pipeline 1** takes a batch of target (training) nodes, encodes only them with gradient, writes
+   them to memory (lines 7-8), reads every other node of the computation graph from memory
+   (line 9), runs the graph head on ``[targets | neighbors]`` (lines 10-11), and back-propagates the
+   loss on the targets into the LM through the target embeddings only.
+
+Before the LM is updated, the head is trained on the frozen, prefilled memory (``head_epochs``):
+the LM's first gradients then come from a head that already fits the graph, instead of from a
+random one. Validation accuracy (of the head's propagated predictions over the memory) is measured
+after the head warm-up (epoch 0, the pretrained LM) and after every LM epoch; the best epoch's LM
+and head are kept.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import resource
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from leading.config import Config
+from leading.data.graph import TextAttributedGraph
+from leading.graph.head import EndToEndHead
+from leading.graph.sampler import NeighborSampler
+from leading.text.encoder import TextEncoder
+from leading.text.tokens import TokenizedTexts
+from leading.train.memory import EmbeddingMemory
+
+__all__ = ["LeadingTrainer", "TrainResult", "peak_rss_mb"]
+
+
+def peak_rss_mb() -> float:
+    r"""Peak resident set size of this process so far, in MB (Linux reports KB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+@dataclass
+class TrainResult:
+    r"""What a fine-tuning run returns.
+
+    Args:
+        encoder (TextEncoder): The LM at the best epoch.
+        embeddings (Tensor): Every node encoded by that LM, :obj:`[N, d]`.
+        best_epoch (int): Best epoch by validation accuracy (0 = before any LM update).
+        history (list[dict]): One row of metrics per epoch.
+        stats (dict): Cost figures (time per epoch, peak RSS, LM encodings per node / target).
+        e2e (dict): The end-to-end model's own propagated predictions, re-evaluated on
+            :obj:`embeddings`: ``valid_acc`` and ``test_acc``.
+    """
+
+    encoder: TextEncoder
+    embeddings: Tensor
+    best_epoch: int
+    history: list[dict] = field(default_factory=list)
+    stats: dict = field(default_factory=dict)
+    e2e: dict = field(default_factory=dict)
+
+
+class LeadingTrainer:
+    r"""Fine-tunes :obj:`encoder` on :obj:`graph` with LEADING.
+
+    Args:
+        graph (TextAttributedGraph): The graph (with labels).
+        splits (dict): ``train``/``valid``/``test`` node ids; the targets are ``train``.
+        encoder (TextEncoder): The LM to fine-tune (modified in place).
+        config (Config): Settings (training, head, refresh and propagation groups).
+        run_dir (str or Path, optional): Where checkpoints and ``metrics.csv`` go.
+        seed (int): Seed of every random choice (batches, sampling, dropout, head init).
+    """
+
+    def __init__(
+        self,
+        graph: TextAttributedGraph,
+        splits: dict[str, Tensor],
+        encoder: TextEncoder,
+        config: Config,
+        run_dir: str | Path | None = None,
+        seed: int = 0,
+        tokens: TokenizedTexts | None = None,
+    ) -> None:
+        if graph.y is None:
+            raise ValueError(f"{graph.name}: node classification needs labels")
+        self.graph, self.splits, self.encoder, self.cfg = graph, splits, encoder, config
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.seed = seed
+        self.tokens = tokens if tokens is not None else encoder.tokenize(graph.texts)
+        n = graph.num_nodes
+        torch.manual_seed(seed)
+        self.memory = EmbeddingMemory(n, encoder.hidden_size)
+        self.head = EndToEndHead.from_config(
+            config, n, encoder.hidden_size, graph.num_classes
+        )
+        self.sampler = NeighborSampler(graph.edge_index, n, config.fanouts, seed=seed)
+        self.gen = torch.Generator().manual_seed(seed)
+        self.targets = splits["train"]
+        self.steps_per_epoch = math.ceil(self.targets.numel() / config.batch_size)
+        if config.refresh_fraction is not None:
+            self.refresh_size = math.ceil(config.refresh_fraction * n / self.steps_per_epoch)
+        else:
+            self.refresh_size = config.refresh_batch_size or config.batch_size
+        self.refresh_order = torch.randperm(n, generator=self.gen)
+        self.refresh_pos = 0
+        lm_params = [p for p in encoder.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(
+            [
+                {"params": lm_params, "lr": config.lr_lm, "weight_decay": config.weight_decay},
+                {
+                    "params": list(self.head.parameters()),
+                    "lr": config.lr_head_finetune,
+                    "weight_decay": config.head_weight_decay,
+                },
+            ]
+        )
+        total = max(1, config.epochs * math.ceil(self.steps_per_epoch / config.grad_accum))
+        warm = max(1, int(config.warmup_ratio * total))
+
+        def lm_lambda(step: int) -> float:
+            if step < warm:
+                return (step + 1) / warm
+            return max(0.0, (total - step) / max(1, total - warm))
+
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, [lm_lambda, lambda _: 1.0]
+        )
+        self.history: list[dict] = []
+        self.epoch = 0
+        self.best: dict | None = None
+        self.epoch_times: list[float] = []
+        self.epoch_encodings: list[int] = []
+
+    # --------------------------------------------------------------- pieces
+    def _full_graph(self) -> tuple[Tensor, Tensor]:
+        return torch.arange(self.graph.num_nodes), self.graph.edge_index
+
+    def _refresh(self) -> None:
+        r"""Pipeline 2: encode a batch of nodes without gradient and write it to memory."""
+        if self.refresh_size <= 0:
+            return
+        n = self.graph.num_nodes
+        idx = (self.refresh_pos + torch.arange(self.refresh_size)) % n
+        ids = self.refresh_order[idx]
+        self.refresh_pos = int((self.refresh_pos + self.refresh_size) % n)
+        emb = self.encoder.encode_all(
+            self.tokens, ids, batch_size=self.cfg.encode_batch_size, progress=False
+        )
+        self.memory.write(ids, emb, with_grad=False)
+
+    def _logits(self, targets: Tensor, h_targets: Tensor | None) -> Tensor:
+        r"""Pipeline 1 after encoding: ``[targets | neighbors]`` through the head; returns the
+        targets' logits. :obj:`h_targets` :obj:`None` reads the targets from memory too."""
+        if self.cfg.scope == "full":
+            node_ids, edge_index = self._full_graph()
+            pos = targets
+        else:
+            sub = self.sampler.sample(targets)
+            node_ids, edge_index = sub.node_ids, sub.edge_index
+            pos = torch.arange(targets.numel())
+        h = self.memory.read(node_ids)
+        if h_targets is not None:
+            h = h.index_put((pos,), h_targets)
+        return self.head(h, edge_index, node_ids)[pos]
+
+    def _train_step(self, targets: Tensor, with_lm: bool) -> float:
+        y = self.graph.y[targets]
+        if with_lm:
+            self._refresh()
+            self.encoder.train(self.cfg.lm_dropout)
+            h_t = self.encoder.encode(self.tokens, targets)
+            self.memory.write(targets, h_t, with_grad=True)
+        else:
+            h_t = None
+        self.head.train()
+        loss = F.cross_entropy(self._logits(targets, h_t), y)
+        (loss / self.cfg.grad_accum).backward()
+        self.memory.tick()
+        return float(loss.detach())
+
+    def _optimizer_step(self, with_lm: bool) -> None:
+        if self.cfg.grad_clip > 0:
+            params = [p for g in self.optimizer.param_groups for p in g["params"]]
+            torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        if with_lm:
+            self.scheduler.step()
+
+    @torch.no_grad()
+    def evaluate(self, embeddings: Tensor | None = None) -> dict[str, float]:
+        r"""Accuracy of the head's propagated predictions on every split, over the memory (or
+        over :obj:`embeddings` :obj:`[N, d]` when given)."""
+        self.head.eval()
+        node_ids, edge_index = self._full_graph()
+        h = self.memory.read(node_ids) if embeddings is None else embeddings
+        pred = self.head(h, edge_index, node_ids).argmax(-1)
+        return {
+            f"{k}_acc": float((pred[v] == self.graph.y[v]).float().mean())
+            for k, v in self.splits.items()
+        }
+
+    # --------------------------------------------------------------- epochs
+    def _head_warmup(self) -> None:
+        r"""Trains the head on the frozen memory, full batch over the targets (LM untouched)."""
+        best_acc, best_state = -1.0, None
+        group = self.optimizer.param_groups[1]
+        group["lr"] = self.cfg.lr_head
+        for _ in range(self.cfg.head_epochs):
+            self._train_step(self.targets, with_lm=False)
+            self._optimizer_step(with_lm=False)
+            acc = self.evaluate()["valid_acc"]
+            if acc > best_acc:
+                best_acc, best_state = acc, copy.deepcopy(self.head.state_dict())
+        group["lr"] = self.cfg.lr_head_finetune
+        if best_state is not None:
+            self.head.load_state_dict(best_state)
+
+    def _lm_epoch(self, bar: tqdm | None) -> float:
+        perm = self.targets[torch.randperm(self.targets.numel(), generator=self.gen)]
+        losses = []
+        for i, start in enumerate(range(0, perm.numel(), self.cfg.batch_size)):
+            losses.append(self._train_step(perm[start : start + self.cfg.batch_size], True))
+            if (i + 1) % self.cfg.grad_accum == 0 or start + self.cfg.batch_size >= perm.numel():
+                self._optimizer_step(with_lm=True)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{losses[-1]:.3f}")
+        return sum(losses) / len(losses)
+
+    def _record(self, loss: float, epoch_time: float, encodings: int) -> dict:
+        row = {
+            "epoch": self.epoch,
+            "train_loss": loss,
+            **self.evaluate(),
+            "epoch_time_s": epoch_time,
+            "lm_encodings": encodings,
+            "memory_staleness_mean": float(self.memory.staleness().float().mean()),
+        }
+        self.history.append(row)
+        if self.best is None or row["valid_acc"] > self.best["valid_acc"]:
+            self.best = {
+                "epoch": self.epoch,
+                "valid_acc": row["valid_acc"],
+                "encoder": {k: v.detach().clone() for k, v in self.encoder.state_dict().items()},
+                "head": copy.deepcopy(self.head.state_dict()),
+            }
+        return row
+
+    def fit(self) -> TrainResult:
+        r"""Runs (or resumes) training and returns the best epoch's encoder and embeddings."""
+        cfg = self.cfg
+        if not (cfg.resume and self._load_checkpoint()):
+            if cfg.prefill:
+                emb = self.encoder.encode_all(
+                    self.tokens,
+                    batch_size=cfg.encode_batch_size,
+                    progress=cfg.progress,
+                    desc="prefill memory",
+                )
+                self.memory.write(torch.arange(self.graph.num_nodes), emb, with_grad=False)
+            self._head_warmup()
+            self._record(float("nan"), 0.0, 0)
+            self._save_checkpoint()
+        bar = tqdm(
+            total=cfg.epochs * self.steps_per_epoch,
+            initial=self.epoch * self.steps_per_epoch,
+            desc=f"seed {self.seed} LEADING",
+            unit="step",
+            disable=not cfg.progress,
+        )
+        while self.epoch < cfg.epochs and self.epoch - self.best["epoch"] < cfg.patience:
+            self.epoch += 1
+            before = self.memory.counters()["total"]
+            t0 = time.perf_counter()
+            loss = self._lm_epoch(bar)
+            dt = time.perf_counter() - t0
+            encodings = self.memory.counters()["total"] - before
+            self.epoch_times.append(dt)
+            self.epoch_encodings.append(encodings)
+            row = self._record(loss, dt, encodings)
+            bar.set_postfix(loss=f"{loss:.3f}", val=f"{row['valid_acc']:.3f}")
+            self._save_checkpoint()
+        bar.close()
+        return self._finish()
+
+    def _finish(self) -> TrainResult:
+        assert self.best is not None
+        self.encoder.load_state_dict(self.best["encoder"])
+        self.head.load_state_dict(self.best["head"])
+        emb = self.encoder.encode_all(
+            self.tokens, batch_size=self.cfg.encode_batch_size, progress=self.cfg.progress,
+            desc="encode (fine-tuned)",
+        )
+        e2e = self.evaluate(emb)
+        n_targets = self.targets.numel()
+        enc = sum(self.epoch_encodings) / max(1, len(self.epoch_encodings))
+        stats = {
+            "epoch_time_s": sum(self.epoch_times) / max(1, len(self.epoch_times)),
+            "peak_rss_mb": peak_rss_mb(),
+            "encodings_per_target_per_epoch": enc / n_targets,
+            "encodings_per_node_per_epoch": enc / self.graph.num_nodes,
+            "refresh_batch_size": self.refresh_size,
+            "lm_epochs_run": len(self.epoch_times),
+        }
+        if self.run_dir is not None:
+            self._write_metrics()
+            ckpt = self.run_dir / "checkpoint.pt"
+            if ckpt.exists():
+                ckpt.unlink()
+        return TrainResult(self.encoder, emb, self.best["epoch"], self.history, stats, e2e)
+
+    # ---------------------------------------------------------- persistence
+    def _write_metrics(self) -> None:
+        assert self.run_dir is not None
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        keys = list(self.history[0])
+        lines = [",".join(keys)]
+        lines += [",".join(f"{r[k]:.6g}" if isinstance(r[k], float) else str(r[k]) for k in keys)
+                  for r in self.history]
+        (self.run_dir / "metrics.csv").write_text("\n".join(lines) + "\n")
+
+    def state_dict(self) -> dict:
+        return {
+            "epoch": self.epoch,
+            "encoder": self.encoder.state_dict(),
+            "head": self.head.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "memory": self.memory.state_dict(),
+            "sampler_rng": self.sampler.generator.get_state(),
+            "gen": self.gen.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "refresh_order": self.refresh_order,
+            "refresh_pos": self.refresh_pos,
+            "history": self.history,
+            "best": self.best,
+            "epoch_times": self.epoch_times,
+            "epoch_encodings": self.epoch_encodings,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.epoch = state["epoch"]
+        self.encoder.load_state_dict(state["encoder"])
+        self.head.load_state_dict(state["head"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.memory.load_state_dict(state["memory"])
+        self.sampler.generator.set_state(state["sampler_rng"])
+        self.gen.set_state(state["gen"])
+        torch.set_rng_state(state["torch_rng"])
+        self.refresh_order = state["refresh_order"]
+        self.refresh_pos = state["refresh_pos"]
+        self.history = state["history"]
+        self.best = state["best"]
+        self.epoch_times = state["epoch_times"]
+        self.epoch_encodings = state["epoch_encodings"]
+
+    def _save_checkpoint(self) -> None:
+        if self.run_dir is None:
+            return
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.run_dir / "checkpoint.pt.tmp"
+        torch.save(self.state_dict(), tmp)
+        tmp.replace(self.run_dir / "checkpoint.pt")
+        self._write_metrics()
+
+    def _load_checkpoint(self) -> bool:
+        if self.run_dir is None or not (self.run_dir / "checkpoint.pt").exists():
+            return False
+        self.load_state_dict(torch.load(self.run_dir / "checkpoint.pt", weights_only=False))
+        return True
