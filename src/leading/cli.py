@@ -25,7 +25,10 @@ def _data_info(args: argparse.Namespace) -> None:
     print(f"dataset      {g.name}")
     print(f"nodes        {g.num_nodes}")
     print(f"edges        {g.num_edges} undirected")
-    print(f"degree       mean {deg.mean():.2f}, max {int(deg.max())}, isolated {int((deg == 0).sum())}")
+    print(
+        f"degree       mean {deg.mean():.2f}, max {int(deg.max())}, "
+        f"isolated {int((deg == 0).sum())}"
+    )
     print(f"classes      {g.num_classes}")
     if g.y is not None:
         counts = torch.bincount(g.y, minlength=g.num_classes).tolist()

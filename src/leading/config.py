@@ -1,8 +1,9 @@
 r"""One typed configuration for every command.
 
-A :class:`Config` is built from defaults, then a YAML file (``--config run.yaml``), then command-line
-flags; every field is a flag (``max_length`` is ``--max-length``). The resolved configuration is
-saved beside each run's outputs as ``config.yaml``, and loading that file reproduces the run.
+A :class:`Config` is built from defaults, then a YAML file (``--config run.yaml``), then
+command-line flags; every field is a flag (``max_length`` is ``--max-length``). The resolved
+configuration is saved beside each run's outputs as ``config.yaml``, and loading that file
+reproduces the run.
 """
 
 from __future__ import annotations
@@ -40,11 +41,11 @@ class Config:
     method: str = "leading"  # leading | pretrained
     lm: str = "minilm"  # alias, local path or hub name
     pooling: str | None = None  # cls | mean | last (default: mean, last for decoder-only)
-    max_length: int = 256
+    max_length: int = 128
     bf16: bool = True  # bfloat16 autocast for the LM
     lm_dropout: bool = False  # keep the LM's dropout on while fine-tuning (pipeline 1)
     # training
-    epochs: int = 4  # LM fine-tuning epochs (after the head warm-up)
+    epochs: int = 3  # LM fine-tuning epochs (after the head warm-up)
     head_epochs: int = 100  # epochs training the head on the frozen memory before LM updates
     batch_size: int = 32  # pipeline 1: target nodes encoded with gradient per step
     lr_lm: float = 1e-5
@@ -55,6 +56,7 @@ class Config:
     warmup_ratio: float = 0.1
     grad_clip: float = 1.0
     grad_accum: int = 1
+    pseudo_labels: float = 0.0  # fraction of unlabeled nodes added as pseudo-labelled targets
     patience: int = 3  # early stopping on validation accuracy (epochs without improvement)
     # graph head
     head: str = "implicit"  # implicit | appnp | gcn | sage
@@ -70,7 +72,8 @@ class Config:
     alpha: float = 0.1
     prop_steps: int = 10
     forward_warm_start: bool = True
-    backward_init: str = "grad"  # grad | zero | history | damped (see benchmarks/results/propagation)
+    # grad | zero | history | damped (see benchmarks/results/propagation)
+    backward_init: str = "grad"
     damping: float = 0.5
     eval_steps: int = 50  # propagation steps at evaluation time
     # evaluation
@@ -206,7 +209,9 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
             (inner,) = typing.get_args(tp)
             kwargs.update(type=inner, nargs="+")
         else:
-            kwargs["type"] = (lambda s, t=tp: None if s.lower() == "none" else t(s)) if optional else tp
+            kwargs["type"] = (
+                (lambda s, t=tp: None if s.lower() == "none" else t(s)) if optional else tp
+            )
         parser.add_argument(flag, help=f"(default: {default})", **kwargs)
 
 

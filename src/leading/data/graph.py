@@ -1,4 +1,5 @@
-r"""The text-attributed graph (TAG): one object that holds node texts, structure, labels and splits."""
+r"""The text-attributed graph (TAG): one object that holds node texts, structure, labels and
+splits."""
 
 from __future__ import annotations
 
@@ -27,7 +28,9 @@ def canonical_undirected(edge_index: Tensor, num_nodes: int, source: str = "edge
     """
     edge_index = torch.as_tensor(edge_index)
     if edge_index.dim() != 2 or edge_index.size(0) != 2:
-        raise DataError(f"{source}: expected an edge tensor of shape [2, E], got {tuple(edge_index.shape)}")
+        raise DataError(
+            f"{source}: expected an edge tensor of shape [2, E], got {tuple(edge_index.shape)}"
+        )
     if edge_index.numel() and (edge_index.is_floating_point() or edge_index.is_complex()):
         if not torch.equal(edge_index, edge_index.round()):
             raise DataError(f"{source}: node ids must be integers")
@@ -58,7 +61,8 @@ class TextAttributedGraph:
         edge_index (Tensor): Edges :obj:`[2, E]`, node ids in :obj:`[0, N)`.
         y (Tensor, optional): Integer class labels :obj:`[N]`, or :obj:`None` (unlabelled graph).
         class_names (Sequence[str], optional): Name of each class; defaults to ``"0", "1", ...``.
-        splits (Mapping[str, Tensor], optional): Named node-id sets such as ``train``/``valid``/``test``.
+        splits (Mapping[str, Tensor], optional): Named node-id sets such as
+            ``train``/``valid``/``test``.
         name (str): Name used in logs and results.
         edge_splits (dict, optional): Link-prediction splits, e.g. OGB's
             ``{"valid": {"source_node": ..., "target_node": ..., "target_node_neg": ...}}``.
@@ -163,7 +167,8 @@ class TextAttributedGraph:
 
     @classmethod
     def from_pyg(cls, data, name: str | None = None, **kwargs) -> TextAttributedGraph:
-        r"""Builds a graph from :class:`torch_geometric.data.Data` that carries a :obj:`text` list."""
+        r"""Builds a graph from :class:`torch_geometric.data.Data` that carries a :obj:`text`
+        list."""
         texts = getattr(data, "text", None) or getattr(data, "raw_texts", None)
         if texts is None:
             raise DataError("from_pyg: the Data object has no `text` (or `raw_texts`) attribute")
@@ -217,9 +222,24 @@ def _check_split(idx, n: int, split: str, name: str) -> Tensor:
         if idx.numel() != n:
             raise DataError(f"{name}: split {split!r} mask has {idx.numel()} entries, expected {n}")
         return idx.nonzero().view(-1)
-    idx = idx.long().view(-1)
-    if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= n):
-        raise DataError(f"{name}: split {split!r} contains node ids outside [0, {n})")
-    if torch.unique(idx).numel() != idx.numel():
-        raise DataError(f"{name}: split {split!r} lists a node more than once")
+    idx = idx.reshape(-1)
+    if idx.is_floating_point():
+        bad = ~torch.isfinite(idx) | (idx != idx.round())
+        if bool(bad.any()):
+            i = int(bad.nonzero()[0])
+            raise DataError(
+                f"{name}: split {split!r} entry #{i} is {float(idx[i])}, "
+                "expected an integer node id"
+            )
+    idx = idx.long()
+    out = (idx < 0) | (idx >= n)
+    if bool(out.any()):
+        raise DataError(
+            f"{name}: split {split!r} contains node id {int(idx[out][0])} outside [0, {n})"
+        )
+    uniq, counts = torch.unique(idx, return_counts=True)
+    if bool((counts > 1).any()):
+        raise DataError(
+            f"{name}: split {split!r} lists node {int(uniq[counts > 1][0])} more than once"
+        )
     return idx

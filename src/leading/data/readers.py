@@ -1,6 +1,7 @@
 r"""Readers for graphs stored as files.
 
-The directory format (the one ``../shared/data`` uses, and the documented way to bring your own graph):
+The directory format (the one ``../shared/data`` uses, and the documented way to bring your own
+graph):
 
 * ``nodes.jsonl`` or ``nodes.jsonl.gz``: one JSON object per line, in node-id order, with
   ``"node_id"`` (0..N-1), ``"text"`` (str) and optionally ``"label"`` (int) and ``"label_name"``.
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from leading.data.graph import TextAttributedGraph
+from leading.data.graph import TextAttributedGraph, _check_split
 from leading.errors import DataError
 
 __all__ = ["read_directory", "read_tables", "open_text", "find_file"]
@@ -104,7 +105,14 @@ def read_directory(
         raw = _read_json(splits_path)
         if not isinstance(raw, dict):
             raise DataError(f"{splits_path}: expected an object mapping split names to id lists")
-        splits = {k: torch.tensor(v, dtype=torch.long) for k, v in raw.items()}
+        for k, v in raw.items():
+            if not isinstance(v, list) or not all(
+                isinstance(i, int) and not isinstance(i, bool) for i in v
+            ):
+                raise DataError(f"{splits_path}: split {k!r} must be a list of integer node ids")
+            splits[k] = _check_split(
+                torch.tensor(v, dtype=torch.long), len(texts), k, str(splits_path)
+            )
     try:
         return TextAttributedGraph(
             texts, edge_index, y, class_names, splits, name=name, empty_text=empty_text
@@ -150,7 +158,8 @@ def _read_nodes_jsonl(path: Path) -> tuple[list, list, list]:
         text = obj["text"]
         if not isinstance(text, str):
             raise DataError(
-                f"{path}, line {lineno}: node {nid} text must be a string, got {type(text).__name__}"
+                f"{path}, line {lineno}: node {nid} text must be a string, "
+                f"got {type(text).__name__}"
             )
         label = obj.get("label")
         if label is not None and (not isinstance(label, int) or isinstance(label, bool)):
@@ -255,6 +264,7 @@ def read_tables(
     ids: dict[str, int] = {}
     texts: list[str] = []
     raw_labels: list[str] = []
+    label_lines: list[int] = []
     for lineno, row in rows:
         if not row:
             continue
@@ -269,9 +279,21 @@ def read_tables(
         texts.append(row[col[text_column]])
         if label_column:
             raw_labels.append(row[col[label_column]].strip())
+            label_lines.append(lineno)
+            if not raw_labels[-1]:
+                raise DataError(
+                    f"{nodes}, line {lineno}: node {key!r} has an empty {label_column!r} "
+                    "(every node needs a label, or pass label_column=None)"
+                )
 
     y, class_names = None, None
     if label_column:
+        if all(_is_number(v) for v in raw_labels) and not all(_is_int(v) for v in raw_labels):
+            i = next(i for i, v in enumerate(raw_labels) if not _is_int(v))
+            raise DataError(
+                f"{nodes}, line {label_lines[i]}: non-integer label {raw_labels[i]!r} "
+                "(labels must be integers or class names)"
+            )
         if all(_is_int(v) for v in raw_labels):
             y = torch.tensor([int(v) for v in raw_labels], dtype=torch.long)
         else:
@@ -300,19 +322,30 @@ def read_tables(
             pair.append(ids[key])
         src.append(pair[0])
         dst.append(pair[1])
-    return TextAttributedGraph(
-        texts,
-        torch.tensor([src, dst], dtype=torch.long).view(2, -1),
-        y,
-        class_names,
-        name=name or nodes.parent.name or "graph",
-        empty_text=empty_text,
-    )
+    try:
+        return TextAttributedGraph(
+            texts,
+            torch.tensor([src, dst], dtype=torch.long).view(2, -1),
+            y,
+            class_names,
+            name=name or nodes.parent.name or "graph",
+            empty_text=empty_text,
+        )
+    except DataError as e:  # texts and labels come from the node table
+        raise DataError(f"{nodes}: {e}") from e
 
 
 def _is_int(s: str) -> bool:
     try:
         int(s)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_number(s: str) -> bool:
+    try:
+        float(s)
     except ValueError:
         return False
     return True

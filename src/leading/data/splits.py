@@ -94,7 +94,7 @@ def make_split(graph: TextAttributedGraph, spec: str, seed: int) -> dict[str, Te
         if not graph.splits:
             raise ConfigError(f"{graph.name} has no canonical split; use 'per_class' or '60/20/20'")
         return dict(graph.splits)
-    if spec.startswith("per_class"):
+    if spec == "per_class" or spec.startswith("per_class:"):
         if graph.y is None:
             raise ConfigError(f"{graph.name} has no labels; a per-class split needs them")
         parts = spec.split(":")[1:]
@@ -111,4 +111,6 @@ def make_split(graph: TextAttributedGraph, spec: str, seed: int) -> dict[str, Te
         if len(ratios) != 3:
             raise ConfigError(f"bad split {spec!r}; expected three percentages like 60/20/20")
         return ratio_split(graph.num_nodes, ratios, seed)  # type: ignore[arg-type]
-    raise ConfigError(f"unknown split {spec!r}; use per_class, per_class:K:V:T, 60/20/20, canonical")
+    raise ConfigError(
+        f"unknown split {spec!r}; use per_class, per_class:K:V:T, 60/20/20, canonical"
+    )

@@ -27,18 +27,24 @@ from torch_geometric.nn import APPNP, GATConv, GCNConv, SAGEConv
 __all__ = ["MLPHead", "MLP", "GCN", "GAT", "GraphSAGE", "APPNPNet", "build_gnn", "GNN_NAMES"]
 
 
-def _check_sizes(in_channels: int, hidden_channels: int, out_channels: int, num_layers: int,
-                 dropout: float) -> None:
-    for name, v in (("in_channels", in_channels), ("hidden_channels", hidden_channels),
-                    ("out_channels", out_channels), ("num_layers", num_layers)):
+def _check_sizes(
+    in_channels: int, hidden_channels: int, out_channels: int, num_layers: int, dropout: float
+) -> None:
+    for name, v in (
+        ("in_channels", in_channels),
+        ("hidden_channels", hidden_channels),
+        ("out_channels", out_channels),
+        ("num_layers", num_layers),
+    ):
         if int(v) < 1:
             raise ValueError(f"{name} must be a positive integer, got {v}")
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
 
 
-def _channels(in_channels: int, hidden_channels: int, out_channels: int,
-              num_layers: int) -> list[tuple[int, int]]:
+def _channels(
+    in_channels: int, hidden_channels: int, out_channels: int, num_layers: int
+) -> list[tuple[int, int]]:
     r"""(input, output) widths of each of :obj:`num_layers` layers."""
     dims = [in_channels] + [hidden_channels] * (num_layers - 1) + [out_channels]
     return list(zip(dims[:-1], dims[1:], strict=True))
@@ -47,8 +53,15 @@ def _channels(in_channels: int, hidden_channels: int, out_channels: int,
 class _Base(nn.Module):
     r"""Shared bookkeeping: sizes, input dropout and a readable :obj:`__repr__`."""
 
-    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int,
-                 num_layers: int, dropout: float, input_dropout: float | None) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        hidden_channels: int,
+        out_channels: int,
+        num_layers: int,
+        dropout: float,
+        input_dropout: float | None,
+    ) -> None:
         super().__init__()
         _check_sizes(in_channels, hidden_channels, out_channels, num_layers, dropout)
         self.in_channels = int(in_channels)
@@ -90,11 +103,18 @@ class MLPHead(_Base):
         - **output:** logits :math:`(*, C)`
     """
 
-    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int,
-                 num_layers: int = 2, dropout: float = 0.5,
-                 input_dropout: float | None = 0.0) -> None:
-        super().__init__(in_channels, hidden_channels, out_channels, num_layers, dropout,
-                         input_dropout)
+    def __init__(
+        self,
+        in_channels: int,
+        hidden_channels: int,
+        out_channels: int,
+        num_layers: int = 2,
+        dropout: float = 0.5,
+        input_dropout: float | None = 0.0,
+    ) -> None:
+        super().__init__(
+            in_channels, hidden_channels, out_channels, num_layers, dropout, input_dropout
+        )
         self.lins = nn.ModuleList(
             nn.Linear(i, o)
             for i, o in _channels(in_channels, hidden_channels, out_channels, num_layers)
@@ -124,11 +144,18 @@ class MLP(MLPHead):
         - **output:** logits :math:`(N, C)`
     """
 
-    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int,
-                 num_layers: int = 2, dropout: float = 0.5,
-                 input_dropout: float | None = None) -> None:
-        super().__init__(in_channels, hidden_channels, out_channels, num_layers, dropout,
-                         input_dropout)
+    def __init__(
+        self,
+        in_channels: int,
+        hidden_channels: int,
+        out_channels: int,
+        num_layers: int = 2,
+        dropout: float = 0.5,
+        input_dropout: float | None = None,
+    ) -> None:
+        super().__init__(
+            in_channels, hidden_channels, out_channels, num_layers, dropout, input_dropout
+        )
 
     def forward(self, x: Tensor, edge_index: Tensor | None = None) -> Tensor:
         return super().forward(x)
@@ -176,11 +203,19 @@ class GCN(_ConvStack):
         - **output:** logits :math:`(N, C)`
     """
 
-    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int,
-                 num_layers: int = 2, dropout: float = 0.5, input_dropout: float | None = None,
-                 cached: bool = False) -> None:
-        super().__init__(in_channels, hidden_channels, out_channels, num_layers, dropout,
-                         input_dropout)
+    def __init__(
+        self,
+        in_channels: int,
+        hidden_channels: int,
+        out_channels: int,
+        num_layers: int = 2,
+        dropout: float = 0.5,
+        input_dropout: float | None = None,
+        cached: bool = False,
+    ) -> None:
+        super().__init__(
+            in_channels, hidden_channels, out_channels, num_layers, dropout, input_dropout
+        )
         self.cached = bool(cached)
         self.convs = nn.ModuleList(
             GCNConv(i, o, cached=cached)
@@ -199,11 +234,19 @@ class GraphSAGE(_ConvStack):
         - **output:** logits :math:`(N, C)`
     """
 
-    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int,
-                 num_layers: int = 2, dropout: float = 0.5, input_dropout: float | None = None,
-                 aggr: str = "mean") -> None:
-        super().__init__(in_channels, hidden_channels, out_channels, num_layers, dropout,
-                         input_dropout)
+    def __init__(
+        self,
+        in_channels: int,
+        hidden_channels: int,
+        out_channels: int,
+        num_layers: int = 2,
+        dropout: float = 0.5,
+        input_dropout: float | None = None,
+        aggr: str = "mean",
+    ) -> None:
+        super().__init__(
+            in_channels, hidden_channels, out_channels, num_layers, dropout, input_dropout
+        )
         self.aggr = aggr
         self.convs = nn.ModuleList(
             SAGEConv(i, o, aggr=aggr)
@@ -243,17 +286,30 @@ class GAT(_ConvStack):
 
     act = staticmethod(F.elu)
 
-    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int,
-                 num_layers: int = 2, dropout: float = 0.5, input_dropout: float | None = None,
-                 heads: int = 8, output_heads: int = 1, attn_dropout: float | None = None) -> None:
-        super().__init__(in_channels, hidden_channels, out_channels, num_layers, dropout,
-                         input_dropout)
+    def __init__(
+        self,
+        in_channels: int,
+        hidden_channels: int,
+        out_channels: int,
+        num_layers: int = 2,
+        dropout: float = 0.5,
+        input_dropout: float | None = None,
+        heads: int = 8,
+        output_heads: int = 1,
+        attn_dropout: float | None = None,
+    ) -> None:
+        super().__init__(
+            in_channels, hidden_channels, out_channels, num_layers, dropout, input_dropout
+        )
         if heads < 1 or output_heads < 1:
-            raise ValueError(f"heads and output_heads must be positive, got {heads}, "
-                             f"{output_heads}")
+            raise ValueError(
+                f"heads and output_heads must be positive, got {heads}, {output_heads}"
+            )
         if num_layers > 1 and hidden_channels % heads:
-            raise ValueError(f"hidden_channels ({hidden_channels}) must be a multiple of heads "
-                             f"({heads}); it is the total width, split across the heads")
+            raise ValueError(
+                f"hidden_channels ({hidden_channels}) must be a multiple of heads "
+                f"({heads}); it is the total width, split across the heads"
+            )
         self.heads = int(heads)
         self.output_heads = int(output_heads)
         self.attn_dropout = float(dropout if attn_dropout is None else attn_dropout)
@@ -264,14 +320,17 @@ class GAT(_ConvStack):
             if i < num_layers - 1:
                 conv = GATConv(c_in, c_out // heads, heads=heads, dropout=self.attn_dropout)
             else:
-                conv = GATConv(c_in, c_out, heads=output_heads, concat=False,
-                               dropout=self.attn_dropout)
+                conv = GATConv(
+                    c_in, c_out, heads=output_heads, concat=False, dropout=self.attn_dropout
+                )
             convs.append(conv)
         self.convs = nn.ModuleList(convs)
 
     def _extra_repr_args(self) -> str:
-        return (f", heads={self.heads}, output_heads={self.output_heads}, "
-                f"attn_dropout={self.attn_dropout}")
+        return (
+            f", heads={self.heads}, output_heads={self.output_heads}, "
+            f"attn_dropout={self.attn_dropout}"
+        )
 
 
 class APPNPNet(_Base):
@@ -297,17 +356,28 @@ class APPNPNet(_Base):
         - **output:** logits :math:`(N, C)`
     """
 
-    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int,
-                 num_layers: int = 2, dropout: float = 0.5, input_dropout: float | None = None,
-                 K: int = 10, alpha: float = 0.1, cached: bool = False) -> None:
-        super().__init__(in_channels, hidden_channels, out_channels, num_layers, dropout,
-                         input_dropout)
+    def __init__(
+        self,
+        in_channels: int,
+        hidden_channels: int,
+        out_channels: int,
+        num_layers: int = 2,
+        dropout: float = 0.5,
+        input_dropout: float | None = None,
+        K: int = 10,
+        alpha: float = 0.1,
+        cached: bool = False,
+    ) -> None:
+        super().__init__(
+            in_channels, hidden_channels, out_channels, num_layers, dropout, input_dropout
+        )
         if K < 0 or not 0.0 <= alpha <= 1.0:
             raise ValueError(f"need K >= 0 and alpha in [0, 1], got K={K}, alpha={alpha}")
         self.K = int(K)
         self.alpha = float(alpha)
-        self.mlp = MLPHead(in_channels, hidden_channels, out_channels, num_layers, dropout,
-                           self.input_dropout)
+        self.mlp = MLPHead(
+            in_channels, hidden_channels, out_channels, num_layers, dropout, self.input_dropout
+        )
         self.prop = APPNP(K=self.K, alpha=self.alpha, cached=cached)
 
     def reset_parameters(self) -> None:
@@ -332,8 +402,15 @@ _REGISTRY: dict[str, type[nn.Module]] = {
 GNN_NAMES: tuple[str, ...] = tuple(_REGISTRY)
 
 
-def build_gnn(name: str, in_channels: int, hidden_channels: int, out_channels: int,
-              num_layers: int = 2, dropout: float = 0.5, **kwargs: Any) -> nn.Module:
+def build_gnn(
+    name: str,
+    in_channels: int,
+    hidden_channels: int,
+    out_channels: int,
+    num_layers: int = 2,
+    dropout: float = 0.5,
+    **kwargs: Any,
+) -> nn.Module:
     r"""Builds a downstream model by name.
 
     Args:
@@ -355,5 +432,6 @@ def build_gnn(name: str, in_channels: int, hidden_channels: int, out_channels: i
         key = "sage"
     if key not in _REGISTRY:
         raise ValueError(f"unknown GNN {name!r}; valid names are {', '.join(GNN_NAMES)}")
-    return _REGISTRY[key](in_channels, hidden_channels, out_channels, num_layers=num_layers,
-                          dropout=dropout, **kwargs)
+    return _REGISTRY[key](
+        in_channels, hidden_channels, out_channels, num_layers=num_layers, dropout=dropout, **kwargs
+    )

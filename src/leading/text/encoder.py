@@ -1,8 +1,10 @@
-r"""The LM text encoder: a :class:`transformers.AutoModel` plus pooling, one vector per node text."""
+r"""The LM text encoder: a :class:`transformers.AutoModel` plus pooling, one vector per node
+text."""
 
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,14 +28,15 @@ def pool(hidden: Tensor, attention_mask: Tensor, mode: str) -> Tensor:
     Args:
         hidden (Tensor): Last hidden states :obj:`[B, T, d]`.
         attention_mask (Tensor): :obj:`[B, T]`, 1 for real tokens.
-        mode (str): ``"cls"`` (first token), ``"mean"`` (mean over real tokens), or ``"last"``
+        mode (str): ``"cls"`` (first real token), ``"mean"`` (mean over real tokens), or ``"last"``
             (the last real token, whichever side the padding is on; decoder-only LMs).
 
     Returns:
         Tensor: :obj:`[B, d]`.
     """
-    if mode == "cls":
-        return hidden[:, 0]
+    if mode == "cls":  # the first real token: position 0 unless the batch is left-padded
+        first = attention_mask.long().argmax(dim=1)
+        return hidden[torch.arange(hidden.size(0), device=hidden.device), first]
     mask = attention_mask.to(hidden.dtype).unsqueeze(-1)
     if mode == "mean":
         return (hidden * mask).sum(1) / mask.sum(1).clamp_min(1.0)
@@ -42,6 +45,14 @@ def pool(hidden: Tensor, attention_mask: Tensor, mode: str) -> Tensor:
         last = (attention_mask.bool() * pos).amax(dim=1)
         return hidden[torch.arange(hidden.size(0), device=hidden.device), last]
     raise ValueError(f"unknown pooling {mode!r}; expected one of {POOLINGS}")
+
+
+def _accepts(model: nn.Module, arg: str) -> bool:
+    try:
+        params = inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):  # pragma: no cover
+        return False
+    return arg in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
 
 class TextEncoder(nn.Module):
@@ -127,8 +138,13 @@ class TextEncoder(nn.Module):
         Returns:
             Tensor: float32 embeddings :obj:`[B, d]`.
         """
+        kwargs = {}
+        if self.decoder_only and _accepts(self.model, "position_ids"):
+            # positions count real tokens only, so a left-padded text is encoded exactly as it
+            # would be alone (HF decoders number positions 0..T-1 whatever the padding)
+            kwargs["position_ids"] = (attention_mask.long().cumsum(-1) - 1).clamp_min(0)
         with self.autocast():
-            out = self.model(input_ids=input_ids, attention_mask=attention_mask)
+            out = self.model(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
             hidden = out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
             return pool(hidden, attention_mask, self.pooling).float()
 

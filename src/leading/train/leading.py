@@ -105,8 +105,15 @@ class LeadingTrainer:
         )
         self.sampler = NeighborSampler(graph.edge_index, n, config.fanouts, seed=seed)
         self.gen = torch.Generator().manual_seed(seed)
+        # Training labels: the train split's labels, plus (after the head warm-up) pseudo-labels
+        # of confident unlabeled nodes; -1 elsewhere, so no validation/test label is ever read.
+        self.labels = torch.full((n,), -1, dtype=torch.long)
+        self.labels[splits["train"]] = graph.y[splits["train"]]
         self.targets = splits["train"]
-        self.steps_per_epoch = math.ceil(self.targets.numel() / config.batch_size)
+        num_unlabeled = n - self.targets.numel()
+        self.num_pseudo = int(round(config.pseudo_labels * num_unlabeled))
+        num_targets = self.targets.numel() + self.num_pseudo
+        self.steps_per_epoch = math.ceil(num_targets / config.batch_size)
         if config.refresh_fraction is not None:
             self.refresh_size = math.ceil(config.refresh_fraction * n / self.steps_per_epoch)
         else:
@@ -174,7 +181,7 @@ class LeadingTrainer:
         return self.head(h, edge_index, node_ids)[pos]
 
     def _train_step(self, targets: Tensor, with_lm: bool) -> float:
-        y = self.graph.y[targets]
+        y = self.labels[targets]
         if with_lm:
             self._refresh()
             self.encoder.train(self.cfg.lm_dropout)
@@ -212,7 +219,8 @@ class LeadingTrainer:
 
     # --------------------------------------------------------------- epochs
     def _head_warmup(self) -> None:
-        r"""Trains the head on the frozen memory, full batch over the targets (LM untouched)."""
+        r"""Trains the head on the frozen memory, full batch over the labelled targets (LM
+        untouched); keeps the head of the best validation epoch."""
         best_acc, best_state = -1.0, None
         group = self.optimizer.param_groups[1]
         group["lr"] = self.cfg.lr_head
@@ -225,6 +233,21 @@ class LeadingTrainer:
         group["lr"] = self.cfg.lr_head_finetune
         if best_state is not None:
             self.head.load_state_dict(best_state)
+
+    @torch.no_grad()
+    def _add_pseudo_labels(self) -> None:
+        r"""Labels the :obj:`num_pseudo` most confident non-training nodes with the warmed-up
+        head's propagated predictions and makes them targets too."""
+        if self.num_pseudo == 0:
+            return
+        self.head.eval()
+        node_ids, edge_index = self._full_graph()
+        prob = self.head(self.memory.read(node_ids), edge_index, node_ids).softmax(-1)
+        conf, pred = prob.max(-1)
+        conf[self.splits["train"]] = -1.0
+        chosen = conf.argsort(descending=True)[: self.num_pseudo]
+        self.labels[chosen] = pred[chosen]
+        self.targets = torch.cat([self.splits["train"], chosen.sort().values])
 
     def _lm_epoch(self, bar: tqdm | None) -> float:
         perm = self.targets[torch.randperm(self.targets.numel(), generator=self.gen)]
@@ -270,6 +293,7 @@ class LeadingTrainer:
                 )
                 self.memory.write(torch.arange(self.graph.num_nodes), emb, with_grad=False)
             self._head_warmup()
+            self._add_pseudo_labels()
             self._record(float("nan"), 0.0, 0)
             self._save_checkpoint()
         bar = tqdm(
@@ -343,6 +367,8 @@ class LeadingTrainer:
             "torch_rng": torch.get_rng_state(),
             "refresh_order": self.refresh_order,
             "refresh_pos": self.refresh_pos,
+            "labels": self.labels,
+            "targets": self.targets,
             "history": self.history,
             "best": self.best,
             "epoch_times": self.epoch_times,
@@ -361,6 +387,8 @@ class LeadingTrainer:
         torch.set_rng_state(state["torch_rng"])
         self.refresh_order = state["refresh_order"]
         self.refresh_pos = state["refresh_pos"]
+        self.labels = state["labels"]
+        self.targets = state["targets"]
         self.history = state["history"]
         self.best = state["best"]
         self.epoch_times = state["epoch_times"]

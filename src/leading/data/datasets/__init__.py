@@ -60,8 +60,8 @@ def load_dataset(
     if path.is_dir():
         return read_directory(path)
     raise DataError(
-        f"unknown dataset {str(name_or_dir)!r}: not a built-in name ({', '.join(sorted(DATASETS))}) "
-        "and not a directory"
+        f"unknown dataset {str(name_or_dir)!r}: not a built-in name "
+        f"({', '.join(sorted(DATASETS))}) and not a directory"
     )
 
 

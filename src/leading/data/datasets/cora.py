@@ -1,4 +1,5 @@
-r"""Cora with raw text (2,708 papers, 5,278 undirected edges, 7 classes), shipped inside the package.
+r"""Cora with raw text (2,708 papers, 5,278 undirected edges, 7 classes), shipped inside the
+package.
 
 Provenance and licence: ``leading/data/builtin/README.md``.
 """

@@ -1,0 +1,395 @@
+r"""The downstream evaluation protocol: GNNs trained on frozen node embeddings.
+
+After a language model is fine-tuned, every node text is encoded once; the embeddings are then
+fixed node features :obj:`x`, and each downstream GNN (GCN, GAT, ...) is trained on them for
+semi-supervised node classification.
+
+Protocol (:func:`evaluate_downstream`):
+
+* Full-batch training (the whole graph in every step) with Adam, weight decay and dropout, for
+  up to :obj:`epochs` epochs, stopped early after :obj:`patience` epochs without improvement on
+  the validation set. This suits Cora/PubMed-sized graphs; graphs such as ogbn-products would
+  need a mini-batch (neighbour-sampling) variant, which this module does not provide.
+* Model selection uses the validation set only. Within a run, the selected epoch is the one
+  with the highest validation accuracy (ties: lower validation loss, then the earlier epoch);
+  across the hyperparameter grid, the configuration with the highest validation accuracy at its
+  selected epoch wins (ties: lower validation loss, then the earlier configuration in grid
+  order). The predictions of the selected epoch are stored, and test labels are read exactly
+  once, at the end, to score the winner. The reported test accuracy is therefore the test
+  accuracy *at the epoch of best validation accuracy* of the configuration with the best
+  validation accuracy.
+* Every configuration is trained from :obj:`torch.manual_seed(seed)` (inside a forked RNG, so
+  the caller's random state is untouched); on CPU the results are deterministic.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from leading.errors import ConfigError
+from leading.eval.metrics import accuracy
+from leading.graph.gnn import build_gnn
+
+__all__ = [
+    "DownstreamConfig",
+    "evaluate_downstream",
+    "normalize_features",
+    "summarize",
+    "format_table",
+]
+
+FEATURE_NORMS = ("none", "standardize", "l2")
+_GRID_KEYS = ("lr", "hidden_channels", "dropout", "input_dropout", "weight_decay", "num_layers")
+# the graph is fixed during full-batch training, so its normalization can be cached
+_FIXED_GRAPH_KWARGS: dict[str, dict[str, Any]] = {
+    "gcn": {"cached": True},
+    "appnp": {"cached": True},
+}
+
+
+@dataclass
+class DownstreamConfig:
+    r"""Settings of :func:`evaluate_downstream`.
+
+    The six hyperparameters :obj:`lr`, :obj:`hidden_channels`, :obj:`dropout`,
+    :obj:`input_dropout`, :obj:`weight_decay` and :obj:`num_layers` each take one value or a
+    sequence of values; the grid is their Cartesian product (in that order) and is searched for
+    every GNN.
+
+    Args:
+        epochs (int): Maximum number of training epochs. (default: :obj:`200`)
+        patience (int): Stop after this many epochs without a better validation result
+            (:obj:`0` disables early stopping). (default: :obj:`50`)
+        lr: Learning rate(s) of Adam. (default: :obj:`(1e-2, 5e-3)`)
+        hidden_channels: Hidden width(s); for GAT the total width over its heads.
+            (default: :obj:`(64, 256)`)
+        dropout: Dropout probability(ies) of the hidden layers. (default: :obj:`0.5`)
+        input_dropout: Dropout probability(ies) on the input embeddings; :obj:`None` means
+            the same as :obj:`dropout`. (default: :obj:`0.0`)
+        weight_decay: L2 penalty(ies) of Adam. (default: :obj:`5e-4`)
+        num_layers: Number(s) of layers. (default: :obj:`2`)
+        feature_norm (str): Preprocessing of the embeddings: ``"standardize"`` (zero mean and
+            unit variance per dimension, statistics over all nodes; no labels are used),
+            ``"l2"`` (unit-norm rows) or ``"none"``. (default: :obj:`"standardize"`)
+        gnn_kwargs (dict): Extra model options per GNN name, e.g.
+            ``{"gat": {"heads": 8}, "appnp": {"K": 10}}``.
+        num_threads (int, optional): CPU threads for the duration of the call
+            (:func:`torch.set_num_threads`, restored afterwards); :obj:`None` keeps the current
+            setting. On a small machine that other processes also load, :obj:`1` avoids
+            oversubscription, which can slow full-batch training down by an order of magnitude.
+            (default: :obj:`None`)
+    """
+
+    epochs: int = 200
+    patience: int = 50
+    lr: float | Sequence[float] = (1e-2, 5e-3)
+    hidden_channels: int | Sequence[int] = (64, 256)
+    dropout: float | Sequence[float] = 0.5
+    input_dropout: float | None | Sequence[float | None] = 0.0
+    weight_decay: float | Sequence[float] = 5e-4
+    num_layers: int | Sequence[int] = 2
+    feature_norm: str = "standardize"
+    gnn_kwargs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    num_threads: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise ConfigError(f"epochs must be positive, got {self.epochs}")
+        if self.patience < 0:
+            raise ConfigError(f"patience must be >= 0, got {self.patience}")
+        if self.feature_norm not in FEATURE_NORMS:
+            raise ConfigError(
+                f"unknown feature_norm {self.feature_norm!r}; use one of {', '.join(FEATURE_NORMS)}"
+            )
+        if self.num_threads is not None and self.num_threads < 1:
+            raise ConfigError(f"num_threads must be positive, got {self.num_threads}")
+        for key in _GRID_KEYS:
+            if not _as_values(getattr(self, key)):
+                raise ConfigError(f"{key}: the grid needs at least one value")
+
+    def grid(self) -> list[dict[str, Any]]:
+        r"""All hyperparameter combinations, in search order."""
+        values = [_as_values(getattr(self, key)) for key in _GRID_KEYS]
+        return [dict(zip(_GRID_KEYS, combo, strict=True)) for combo in itertools.product(*values)]
+
+
+def _as_values(v: Any) -> list[Any]:
+    if isinstance(v, str) or not isinstance(v, Sequence):
+        return [v]
+    return list(v)
+
+
+def normalize_features(x: Tensor, how: str = "standardize") -> Tensor:
+    r"""Preprocesses node embeddings.
+
+    Args:
+        x (Tensor): Node features :obj:`[N, d]`.
+        how (str): ``"standardize"`` (per-dimension zero mean, unit variance over all :obj:`N`
+            nodes), ``"l2"`` (every row scaled to unit Euclidean norm) or ``"none"``.
+
+    Returns:
+        Tensor: :obj:`[N, d]` float tensor.
+    """
+    x = x.float()
+    if how == "none":
+        return x
+    if how == "standardize":
+        return (x - x.mean(0)) / x.std(0, unbiased=False).clamp_min(1e-12)
+    if how == "l2":
+        return F.normalize(x, p=2.0, dim=-1)
+    raise ConfigError(f"unknown feature_norm {how!r}; use one of {', '.join(FEATURE_NORMS)}")
+
+
+def _as_index(split: Tensor, num_nodes: int, name: str) -> Tensor:
+    split = torch.as_tensor(split)
+    if split.dtype == torch.bool:
+        if split.numel() != num_nodes:
+            raise ConfigError(
+                f"split {name!r}: mask has {split.numel()} entries, expected {num_nodes}"
+            )
+        split = split.nonzero().view(-1)
+    split = split.long().view(-1)
+    if split.numel() == 0:
+        raise ConfigError(f"split {name!r} is empty")
+    if int(split.min()) < 0 or int(split.max()) >= num_nodes:
+        raise ConfigError(f"split {name!r} contains node ids outside [0, {num_nodes})")
+    return split
+
+
+def _fit(
+    model: torch.nn.Module,
+    x: Tensor,
+    edge_index: Tensor,
+    y_train: Tensor,
+    train_idx: Tensor,
+    y_valid: Tensor,
+    valid_idx: Tensor,
+    lr: float,
+    weight_decay: float,
+    epochs: int,
+    patience: int,
+) -> dict[str, Any]:
+    r"""Trains one model; returns the selected epoch, its validation scores and the predictions
+    of all nodes at that epoch. Only training and validation labels are passed in."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    best_acc, best_loss, best_epoch, best_pred = -1.0, math.inf, 0, None
+    since_best, epoch = 0, 0
+    for epoch in range(1, epochs + 1):
+        model.train()
+        optimizer.zero_grad()
+        out = model(x, edge_index)
+        F.cross_entropy(out[train_idx], y_train).backward()
+        optimizer.step()
+
+        model.eval()
+        with torch.no_grad():
+            out = model(x, edge_index)
+            valid_loss = float(F.cross_entropy(out[valid_idx], y_valid))
+            valid_acc = accuracy(out[valid_idx], y_valid)
+        if valid_acc > best_acc or (valid_acc == best_acc and valid_loss < best_loss):
+            best_acc, best_loss, best_epoch = valid_acc, valid_loss, epoch
+            best_pred = out.argmax(dim=-1)
+            since_best = 0
+        else:
+            since_best += 1
+            if patience and since_best >= patience:
+                break
+    return {
+        "valid_acc": best_acc,
+        "valid_loss": best_loss,
+        "best_epoch": best_epoch,
+        "epochs_run": epoch,
+        "pred": best_pred,
+    }
+
+
+def evaluate_downstream(
+    x: Tensor,
+    edge_index: Tensor,
+    y: Tensor,
+    splits: Mapping[str, Tensor],
+    gnns: Sequence[str] = ("gcn", "gat"),
+    seed: int = 0,
+    config: DownstreamConfig | None = None,
+) -> dict[str, dict[str, Any]]:
+    r"""Trains downstream GNNs on frozen node embeddings and scores them (see the module
+    docstring for the protocol).
+
+    Args:
+        x (Tensor): Node embeddings :obj:`[N, d]`.
+        edge_index (Tensor): Edges :obj:`[2, E]` (both directions for an undirected graph).
+        y (Tensor): Class labels :obj:`[N]`.
+        splits (Mapping[str, Tensor]): ``train``, ``valid`` and ``test`` node ids (or boolean
+            masks of length :obj:`N`).
+        gnns (Sequence[str]): Names accepted by :func:`~leading.graph.gnn.build_gnn`.
+            (default: :obj:`("gcn", "gat")`)
+        seed (int): Seed of weight initialization and dropout. (default: :obj:`0`)
+        config (DownstreamConfig, optional): Training settings and hyperparameter grid.
+
+    Returns:
+        dict: For each GNN name, ``valid_acc`` and ``valid_loss`` (selected epoch of the chosen
+        configuration), ``test_acc`` (at that epoch), ``best_epoch`` (1-based),
+        ``epochs_run``, ``hparams`` (the chosen configuration), ``grid`` (validation results of
+        every configuration, no test scores) and ``time_s``.
+    """
+    config = config or DownstreamConfig()
+    missing = [k for k in ("train", "valid", "test") if k not in splits]
+    if missing:
+        raise ConfigError(f"splits lack {missing}; need 'train', 'valid' and 'test'")
+    if x.dim() != 2:
+        raise ConfigError(f"x must be [N, d], got {tuple(x.shape)}")
+    num_nodes = x.size(0)
+    y = torch.as_tensor(y).view(-1).long().to(x.device)
+    if y.numel() != num_nodes:
+        raise ConfigError(f"y has {y.numel()} labels for {num_nodes} nodes")
+    idx = {k: _as_index(splits[k], num_nodes, k).to(x.device) for k in ("train", "valid", "test")}
+    num_classes = int(y.max()) + 1
+    x = normalize_features(x, config.feature_norm)
+    edge_index = torch.as_tensor(edge_index).long().to(x.device)
+    threads = torch.get_num_threads()
+    if config.num_threads is not None:
+        torch.set_num_threads(config.num_threads)
+    try:
+        return {
+            str(name): _evaluate_one(str(name), x, edge_index, y, idx, num_classes, seed, config)
+            for name in gnns
+        }
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _evaluate_one(
+    name: str,
+    x: Tensor,
+    edge_index: Tensor,
+    y: Tensor,
+    idx: dict[str, Tensor],
+    num_classes: int,
+    seed: int,
+    config: DownstreamConfig,
+) -> dict[str, Any]:
+    r"""Grid search and final scoring of one GNN (see :func:`evaluate_downstream`)."""
+    y_train, y_valid = y[idx["train"]], y[idx["valid"]]
+    key = str(name).lower()
+    kwargs = {**_FIXED_GRAPH_KWARGS.get(key, {}), **config.gnn_kwargs.get(key, {})}
+    start = time.perf_counter()
+    best: dict[str, Any] | None = None
+    grid = []
+    for hp in config.grid():
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = build_gnn(
+                key,
+                x.size(1),
+                hp["hidden_channels"],
+                num_classes,
+                num_layers=hp["num_layers"],
+                dropout=hp["dropout"],
+                input_dropout=hp["input_dropout"],
+                **kwargs,
+            )
+            model = model.to(x.device)
+            run = _fit(
+                model,
+                x,
+                edge_index,
+                y_train,
+                idx["train"],
+                y_valid,
+                idx["valid"],
+                hp["lr"],
+                hp["weight_decay"],
+                config.epochs,
+                config.patience,
+            )
+        grid.append(
+            {"hparams": hp, **{k: run[k] for k in ("valid_acc", "valid_loss", "best_epoch")}}
+        )
+        if best is None or (run["valid_acc"], -run["valid_loss"]) > (
+            best["valid_acc"],
+            -best["valid_loss"],
+        ):
+            best = {**run, "hparams": hp}
+    assert best is not None
+    # the only place test labels are read
+    test_acc = accuracy(best["pred"][idx["test"]], y[idx["test"]])
+    return {
+        "valid_acc": best["valid_acc"],
+        "valid_loss": best["valid_loss"],
+        "test_acc": test_acc,
+        "best_epoch": best["best_epoch"],
+        "epochs_run": best["epochs_run"],
+        "hparams": dict(best["hparams"]),
+        "grid": grid,
+        "time_s": time.perf_counter() - start,
+    }
+
+
+def summarize(values: Sequence[float]) -> dict[str, Any]:
+    r"""Mean and standard deviation of repeated runs.
+
+    The standard deviation is the *sample* one (:obj:`ddof=1`) for two or more values, and
+    :obj:`0.0` for a single value.
+
+    Returns:
+        dict: ``mean``, ``std`` and ``values`` (a list of floats).
+    """
+    vals = [float(v) for v in values]
+    if not vals:
+        raise ValueError("summarize: no values")
+    n = len(vals)
+    mean = sum(vals) / n
+    std = math.sqrt(sum((v - mean) ** 2 for v in vals) / (n - 1)) if n > 1 else 0.0
+    return {"mean": mean, "std": std, "values": vals}
+
+
+def format_table(
+    results: Mapping[str, Mapping[str, Sequence[float]]], scale: float = 100.0, decimals: int = 1
+) -> str:
+    r"""Formats a plain-text table of ``mean ± std`` with one row per method and one column per
+    GNN.
+
+    Args:
+        results (Mapping): :obj:`results[method][gnn]` is a list of scores (accuracies in
+            :obj:`[0, 1]`), or a :func:`summarize` dict.
+        scale (float): Factor applied before printing; :obj:`100` prints percentages.
+            (default: :obj:`100.0`)
+        decimals (int): Digits after the decimal point. (default: :obj:`1`)
+
+    Returns:
+        str: The table; a missing (method, GNN) cell reads ``-``.
+    """
+    columns: list[str] = []
+    for per_gnn in results.values():
+        columns += [g for g in per_gnn if g not in columns]
+    header = ["method"] + columns
+    rows = [header]
+    for method, per_gnn in results.items():
+        row = [str(method)]
+        for g in columns:
+            if g not in per_gnn:
+                row.append("-")
+                continue
+            v = per_gnn[g]
+            s = v if isinstance(v, Mapping) else summarize(v)
+            row.append(f"{s['mean'] * scale:.{decimals}f} ± {s['std'] * scale:.{decimals}f}")
+        rows.append(row)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines = [
+        " | ".join(
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        ).rstrip()
+        for r in rows
+    ]
+    lines.insert(1, "-+-".join("-" * w for w in widths))
+    return "\n".join(lines)
