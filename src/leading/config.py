@@ -44,6 +44,10 @@ class Config:
     max_length: int = 128
     bf16: bool = True  # bfloat16 autocast for the LM
     lm_dropout: bool = False  # keep the LM's dropout on while fine-tuning (pipeline 1)
+    lora_r: int = 0  # LoRA rank; 0 = full fine-tuning (see leading.text.lora)
+    lora_alpha: float = 16.0  # LoRA scaling numerator (updates scaled by alpha / r)
+    lora_dropout: float = 0.0
+    lora_target_modules: list[str] | None = None  # default: per architecture
     # training
     epochs: int = 3  # LM fine-tuning epochs (after the head warm-up)
     head_epochs: int = 100  # epochs training the head on the frozen memory before LM updates
@@ -57,6 +61,7 @@ class Config:
     grad_clip: float = 1.0
     grad_accum: int = 1
     pseudo_labels: float = 0.0  # fraction of unlabeled nodes added as pseudo-labelled targets
+    select_pretrained: bool = False  # let epoch 0 (the un-tuned LM) win model selection
     patience: int = 3  # early stopping on validation accuracy (epochs without improvement)
     # graph head
     head: str = "implicit"  # implicit | appnp | gcn | sage
@@ -106,6 +111,12 @@ class Config:
         for name in ("seeds", "batch_size", "max_length", "grad_accum", "hidden"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.lora_r < 0:
+            raise ConfigError(f"lora_r must be >= 0 (0 = no LoRA), got {self.lora_r}")
+        if self.lora_alpha <= 0:
+            raise ConfigError(f"lora_alpha must be > 0, got {self.lora_alpha}")
+        if not 0 <= self.lora_dropout < 1:
+            raise ConfigError(f"lora_dropout must be in [0, 1), got {self.lora_dropout}")
         if not 0 < self.alpha <= 1:
             raise ConfigError(f"alpha must be in (0, 1], got {self.alpha}")
         if self.refresh_fraction is not None and self.refresh_fraction < 0:

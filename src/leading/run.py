@@ -1,5 +1,5 @@
-r"""The main job behind ``leading run``: per seed, split -> fine-tune (or not) -> encode every node ->
-downstream GNNs; then a table and a run directory.
+r"""The main job behind ``leading run``: per seed, split -> fine-tune (or not) -> encode every
+node -> downstream GNNs; then a table and a run directory.
 
 Run directory layout::
 
@@ -8,6 +8,7 @@ Run directory layout::
     OUT/seed_S/metrics.csv       per-epoch metrics of the fine-tuning
     OUT/seed_S/embeddings.pt     [N, d] node embeddings from the (fine-tuned) LM
     OUT/seed_S/model/            the fine-tuned LM (``transformers.AutoModel.from_pretrained``)
+    OUT/seed_S/adapter/          with --lora-r R > 0: the LoRA adapter alone (``peft``)
     OUT/seed_S/result.json       this seed's figures; a finished seed is skipped with --resume
 """
 
@@ -24,8 +25,9 @@ import torch
 from leading.config import Config
 from leading.data import load_dataset, make_split
 from leading.data.graph import TextAttributedGraph
-from leading.eval.downstream import evaluate_downstream, format_table, summarize
+from leading.eval.downstream import DownstreamConfig, evaluate_downstream, format_table, summarize
 from leading.text.encoder import TextEncoder
+from leading.text.lora import maybe_apply_lora, save_encoder
 from leading.train.leading import LeadingTrainer, peak_rss_mb
 
 __all__ = ["run", "run_seed"]
@@ -65,18 +67,22 @@ def run_seed(
     else:
         enc = TextEncoder.from_pretrained(cfg.lm, cfg.pooling, cfg.max_length, cfg.bf16)
         torch.manual_seed(seed)
+        out["trainable_params"] = maybe_apply_lora(enc, cfg)  # LoRA adapters if cfg.lora_r > 0
         trainer = LeadingTrainer(graph, splits, enc, cfg, run_dir=seed_dir, seed=seed)
         res = trainer.fit()
         x = res.embeddings
         out.update(best_epoch=res.best_epoch, train=res.stats, e2e=res.e2e)
         if seed_dir is not None and cfg.save_model:
-            enc.save_pretrained(seed_dir / "model")
+            save_encoder(enc, seed_dir, inplace=True)  # model/ (and adapter/ with LoRA)
     out["finetune_time_s"] = time.perf_counter() - t0
     if seed_dir is not None:
         seed_dir.mkdir(parents=True, exist_ok=True)
         torch.save(x, seed_dir / "embeddings.pt")
-    out["downstream"] = evaluate_downstream(x, graph.edge_index, graph.y, splits, cfg.downstream,
-                                            seed=seed)
+    # Full-batch GNNs on a small graph are many tiny ops: one thread avoids oversubscription.
+    out["downstream"] = evaluate_downstream(
+        x, graph.edge_index, graph.y, splits, cfg.downstream, seed=seed,
+        config=DownstreamConfig(num_threads=1),
+    )
     out["wall_time_s"] = time.perf_counter() - t0
     return out
 

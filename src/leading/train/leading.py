@@ -117,7 +117,9 @@ class LeadingTrainer:
         if config.refresh_fraction is not None:
             self.refresh_size = math.ceil(config.refresh_fraction * n / self.steps_per_epoch)
         else:
-            self.refresh_size = config.refresh_batch_size or config.batch_size
+            # 0 turns pipeline 2 off (only None means "same as batch_size")
+            rbs = config.refresh_batch_size
+            self.refresh_size = config.batch_size if rbs is None else rbs
         self.refresh_order = torch.randperm(n, generator=self.gen)
         self.refresh_pos = 0
         lm_params = [p for p in encoder.parameters() if p.requires_grad]
@@ -271,7 +273,12 @@ class LeadingTrainer:
             "memory_staleness_mean": float(self.memory.staleness().float().mean()),
         }
         self.history.append(row)
-        if self.best is None or row["valid_acc"] > self.best["valid_acc"]:
+        # Epoch 0 is the un-tuned LM; it stays the best only with --select-pretrained (or when
+        # no LM epoch runs), otherwise LEADING always returns a fine-tuned LM.
+        replace_pretrained = (
+            self.best is not None and self.best["epoch"] == 0 and not self.cfg.select_pretrained
+        )
+        if self.best is None or replace_pretrained or row["valid_acc"] > self.best["valid_acc"]:
             self.best = {
                 "epoch": self.epoch,
                 "valid_acc": row["valid_acc"],
