@@ -48,6 +48,8 @@ def pool(hidden: Tensor, attention_mask: Tensor, mode: str) -> Tensor:
 
 
 def _accepts(model: nn.Module, arg: str) -> bool:
+    if hasattr(model, "get_base_model"):  # a peft wrapper forwards **kwargs to the base model
+        model = model.get_base_model()
     try:
         params = inspect.signature(model.forward).parameters
     except (TypeError, ValueError):  # pragma: no cover
@@ -193,8 +195,11 @@ class TextEncoder(nn.Module):
         return out
 
     def save_pretrained(self, path: str | Path) -> None:
-        r"""Saves the LM and tokenizer so that ``AutoModel.from_pretrained(path)`` loads them."""
-        self.model.save_pretrained(path)
+        r"""Saves the LM and tokenizer so that ``AutoModel.from_pretrained(path)`` loads them
+        (LoRA adapters merged into a copy of the weights; see :mod:`leading.text.lora`)."""
+        from leading.text.lora import merge_lora
+
+        merge_lora(self).model.save_pretrained(path)
         self.tokenizer.save_pretrained(path)
 
     def __repr__(self) -> str:
