@@ -22,7 +22,7 @@ def write_yaml(tmp_path, text):
 
 def test_defaults():
     c = Config()
-    assert c.dataset == "cora" and c.lm == "minilm" and c.max_length == 256
+    assert c.dataset == "cora" and c.lm == "minilm" and c.max_length == 128
     assert c.fanouts == [10, 5] and c.downstream == ["gcn", "gat"] and c.bf16 is True
     assert parse([]) == c
 

@@ -156,7 +156,7 @@ class TextEncoder(nn.Module):
         dev = self.device
         return self(input_ids.to(dev), mask.to(dev))
 
-    @torch.inference_mode()
+    @torch.no_grad()
     def encode_all(
         self,
         tokens: TokenizedTexts,

@@ -332,7 +332,7 @@ class LeadingTrainer:
         emb = self.encoder.encode_all(
             self.tokens, batch_size=self.cfg.encode_batch_size, progress=self.cfg.progress,
             desc="encode (fine-tuned)",
-        )
+        ).clone()  # a normal tensor: encode_all's inference tensors cannot enter autograd
         e2e = self.evaluate(emb)
         n_targets = self.targets.numel()
         enc = sum(self.epoch_encodings) / max(1, len(self.epoch_encodings))

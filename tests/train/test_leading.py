@@ -1,0 +1,509 @@
+r"""The two-pipeline LEADING trainer on a tiny text-attributed graph (36 nodes, 3 classes, texts
+whose words give the class away, mostly homophilous edges) with a tiny random BERT."""
+
+import copy
+import math
+
+import pytest
+import torch
+
+from leading.config import Config
+from leading.data.graph import TextAttributedGraph
+from leading.data.splits import per_class_split
+from leading.text.encoder import TextEncoder
+from leading.train.leading import LeadingTrainer
+
+CLASS_WORDS = [
+    ["graph", "neural", "network", "node", "edge"],
+    ["protein", "cell", "gene", "dna", "enzyme"],
+    ["stock", "market", "price", "trade", "bank"],
+]
+COMMON_WORDS = ["the", "a", "study", "of", "new", "results"]
+
+
+def tiny_graph(per_class: int = 12, seed: int = 0) -> TextAttributedGraph:
+    r"""Node :obj:`i` has class :obj:`i % 3`, a text of 3-5 class words and 2 common words, two
+    edges to nodes of its class and one to a random node."""
+    g = torch.Generator().manual_seed(seed)
+    n = 3 * per_class
+    texts, labels = [], []
+    for i in range(n):
+        c = i % 3
+        k = int(torch.randint(3, 6, (1,), generator=g))
+        words = [CLASS_WORDS[c][j] for j in torch.randint(0, 5, (k,), generator=g).tolist()]
+        words += [COMMON_WORDS[j] for j in torch.randint(0, 6, (2,), generator=g).tolist()]
+        texts.append(" ".join(words[j] for j in torch.randperm(len(words), generator=g).tolist()))
+        labels.append(c)
+    y = torch.tensor(labels)
+    src, dst = [], []
+    for i in range(n):
+        same = (y == y[i]).nonzero().view(-1)
+        for j in same[torch.randperm(same.numel(), generator=g)[:3]].tolist()[:2]:
+            src.append(i)
+            dst.append(j)
+        src.append(i)
+        dst.append(int(torch.randint(0, n, (1,), generator=g)))
+    return TextAttributedGraph(texts, torch.tensor([src, dst]), y, ["a", "b", "c"], name="tiny")
+
+
+def small_config(**changes) -> Config:
+    values = dict(
+        epochs=2,
+        head_epochs=5,
+        batch_size=4,
+        hidden=16,
+        progress=False,
+        prefill=True,
+        downstream=["gcn"],
+        seeds=1,
+        eval_steps=20,
+        bf16=False,
+        max_length=16,
+        fanouts=[3, 2],
+    )
+    values.update(changes)
+    return Config(**values)
+
+
+@pytest.fixture(scope="module")
+def graph():
+    return tiny_graph()
+
+
+@pytest.fixture(scope="module")
+def splits(graph):
+    # 12 training targets (a multiple of batch_size 4), 9 valid, 9 test, 6 nodes in no split
+    return per_class_split(graph.y, 4, 9, 9, seed=0)
+
+
+@pytest.fixture
+def make_encoder(bert_tokenizer, make_bert):
+    def make(seed: int = 0) -> TextEncoder:
+        model = make_bert(len(bert_tokenizer), seed=seed, dtype=torch.float32)
+        return TextEncoder(model, copy.deepcopy(bert_tokenizer), "mean", 16, bf16=False)
+
+    return make
+
+
+def lm_grads(encoder: TextEncoder) -> dict[str, torch.Tensor]:
+    return {
+        k: (p.grad.clone() if p.grad is not None else torch.zeros_like(p))
+        for k, p in encoder.named_parameters()
+    }
+
+
+def assert_same_state(a: dict, b: dict, atol: float = 1e-6, where: str = "") -> None:
+    r"""Recursive comparison of (nested) state dicts: tensors within :obj:`atol`."""
+    assert a.keys() == b.keys(), where
+    for k in a:
+        key = f"{where}.{k}"
+        if isinstance(a[k], torch.Tensor):
+            assert a[k].shape == b[k].shape and a[k].dtype == b[k].dtype, key
+            assert torch.allclose(a[k].double(), b[k].double(), atol=atol, rtol=0), key
+        elif isinstance(a[k], dict):
+            assert_same_state(a[k], b[k], atol, key)
+        else:
+            assert a[k] == b[k], key
+
+
+def comparable(history: list[dict], drop=("epoch_time_s",)) -> list[dict]:
+    return [{k: v for k, v in row.items() if k not in drop} for row in history]
+
+
+def assert_same_history(a: list[dict], b: list[dict], drop=("epoch_time_s",)) -> None:
+    a, b = comparable(a, drop), comparable(b, drop)
+    assert len(a) == len(b)
+    for ra, rb in zip(a, b, strict=True):
+        assert ra.keys() == rb.keys()
+        for k in ra:
+            if isinstance(ra[k], float) and math.isnan(ra[k]):
+                assert math.isnan(rb[k]), k
+            else:
+                assert ra[k] == pytest.approx(rb[k], abs=1e-6), (ra["epoch"], k)
+
+
+# --------------------------------------------------------------------------------------------
+# pipeline 1: only the targets are encoded with gradient
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scope", ["full", "subgraph"])
+def test_only_target_rows_receive_lm_gradient(graph, splits, make_encoder, scope):
+    enc = make_encoder()
+    trainer = LeadingTrainer(graph, splits, enc, small_config(scope=scope), seed=0)
+    n = graph.num_nodes
+    trainer.memory.write(
+        torch.arange(n), enc.encode_all(trainer.tokens, progress=False), with_grad=False
+    )
+
+    calls = []  # (node ids, grad enabled) of every LM call
+    encode = enc.encode
+
+    def spy(tokens, node_ids):
+        calls.append((node_ids.clone(), torch.is_grad_enabled()))
+        return encode(tokens, node_ids)
+
+    enc.encode = spy
+    head_inputs = []
+
+    def capture(module, args):
+        args[0].retain_grad()
+        head_inputs.append(args[0])
+
+    trainer.head.register_forward_pre_hook(capture)
+
+    targets = splits["train"][torch.tensor([5, 0, 9, 2])]
+    grad_before = trainer.memory.grad_encodings.clone()
+    free_before = trainer.memory.free_encodings.clone()
+    loss = trainer._train_step(targets, with_lm=True)
+    assert math.isfinite(loss)
+
+    # the LM ran with gradient exactly once, on the targets; pipeline 2 ran without
+    with_grad = [ids for ids, g in calls if g]
+    assert len(with_grad) == 1 and torch.equal(with_grad[0], targets)
+    refreshed = torch.cat([ids for ids, g in calls if not g])
+    assert refreshed.numel() == trainer.refresh_size == 4
+    # counted as such in memory: one grad encoding per target, one free per refreshed node
+    expect_grad = torch.zeros(n, dtype=torch.long)
+    expect_grad[targets] = 1
+    assert torch.equal(trainer.memory.grad_encodings - grad_before, expect_grad)
+    expect_free = torch.zeros(n, dtype=torch.long).index_add_(
+        0, refreshed, torch.ones_like(refreshed)
+    )
+    assert torch.equal(trainer.memory.free_encodings - free_before, expect_free)
+    # the memory stores no graph, and the targets' rows hold their fresh embeddings
+    assert not trainer.memory.values.requires_grad
+    others = torch.ones(n, dtype=torch.bool)
+    others[targets] = False
+    assert not trainer.memory.read(others.nonzero().view(-1)).requires_grad
+    with torch.no_grad():
+        fresh = encode(trainer.tokens, targets)
+    torch.testing.assert_close(trainer.memory.read(targets), fresh)
+
+    # the LM gradient is non-zero, and it is exactly the vector-Jacobian product of the target
+    # embeddings alone with the head-input gradient of their rows: no other row reached the LM
+    got = lm_grads(enc)
+    assert sum(float(g.abs().sum()) for g in got.values()) > 0
+    (h,) = head_inputs
+    rows = targets if scope == "full" else torch.arange(targets.numel())
+    if scope == "subgraph":
+        assert h.size(0) > targets.numel()  # there really are neighbors in the batch
+    assert float(h.grad.abs().sum()) > float(h.grad[rows].abs().sum())  # neighbors got grad too
+    enc.zero_grad(set_to_none=True)
+    torch.autograd.backward(encode(trainer.tokens, targets), h.grad[rows])
+    ref = lm_grads(enc)
+    for k in got:
+        torch.testing.assert_close(got[k], ref[k], atol=1e-7, rtol=1e-5, msg=k)
+
+
+def test_head_warmup_step_leaves_the_lm_alone(graph, splits, make_encoder):
+    enc = make_encoder()
+    trainer = LeadingTrainer(graph, splits, enc, small_config(), seed=0)
+    calls = []
+    enc.encode = lambda *a: calls.append(a)
+    trainer._train_step(trainer.targets, with_lm=False)
+    assert calls == [] and trainer.memory.counters()["total"] == 0
+    assert all(p.grad is None for p in enc.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in trainer.head.parameters())
+
+
+# --------------------------------------------------------------------------------------------
+# cost: LM encodings per epoch
+# --------------------------------------------------------------------------------------------
+
+
+def test_equal_batch_sizes_encode_each_target_twice_per_epoch(graph, splits, make_encoder):
+    trainer = LeadingTrainer(graph, splits, make_encoder(), small_config(), seed=0)
+    res = trainer.fit()
+    n, t = graph.num_nodes, splits["train"].numel()
+    assert trainer.refresh_size == 4 and trainer.steps_per_epoch == 3
+    assert res.stats["lm_epochs_run"] == 2
+    assert res.stats["encodings_per_target_per_epoch"] == 2.0
+    assert res.stats["encodings_per_node_per_epoch"] == pytest.approx(2.0 * t / n)
+    assert [r["lm_encodings"] for r in res.history] == [0, 2 * t, 2 * t]
+    # with gradient: every target once per epoch, nothing else ever
+    expect = torch.zeros(n, dtype=torch.long)
+    expect[splits["train"]] = 2
+    assert torch.equal(trainer.memory.grad_encodings, expect)
+    # without gradient: the prefill (every node once) plus 2 epochs x 3 steps x 4 refreshes
+    assert int(trainer.memory.free_encodings.sum()) == n + 2 * 3 * 4
+    assert bool((trainer.memory.free_encodings >= 1).all())
+
+
+def test_refresh_fraction_one_refreshes_every_node_each_epoch(graph, splits, make_encoder):
+    cfg = small_config(refresh_fraction=1.0, prefill=False, epochs=3, patience=10)
+    trainer = LeadingTrainer(graph, splits, make_encoder(), cfg, seed=0)
+    assert trainer.refresh_size == math.ceil(graph.num_nodes / trainer.steps_per_epoch) == 12
+    per_epoch = []
+    lm_epoch = trainer._lm_epoch
+
+    def counting(bar):
+        before = trainer.memory.free_encodings.clone()
+        out = lm_epoch(bar)
+        per_epoch.append(trainer.memory.free_encodings - before)
+        return out
+
+    trainer._lm_epoch = counting
+    res = trainer.fit()
+    assert len(per_epoch) == 3
+    for refreshed in per_epoch:
+        assert bool((refreshed >= 1).all())
+    assert res.stats["encodings_per_node_per_epoch"] >= 1.0
+    t = splits["train"].numel()
+    assert res.stats["encodings_per_target_per_epoch"] == pytest.approx((3 * 12 + t) / t)
+
+
+@pytest.mark.parametrize("refresh_batch_size, per_target", [(0, 1.0), (8, 3.0)])
+def test_refresh_batch_size_sets_pipeline_2(graph, splits, make_encoder, refresh_batch_size,
+                                            per_target):
+    cfg = small_config(refresh_batch_size=refresh_batch_size, epochs=1)
+    trainer = LeadingTrainer(graph, splits, make_encoder(), cfg, seed=0)
+    assert trainer.refresh_size == refresh_batch_size  # 0 turns pipeline 2 off
+    res = trainer.fit()
+    assert res.stats["encodings_per_target_per_epoch"] == per_target
+    prefill = graph.num_nodes
+    assert int(trainer.memory.free_encodings.sum()) == prefill + 3 * refresh_batch_size
+
+
+def test_grad_accum_and_lr_schedule_count_optimizer_steps(graph, splits, make_encoder):
+    cfg = small_config(grad_accum=2, epochs=2, patience=10)
+    trainer = LeadingTrainer(graph, splits, make_encoder(), cfg, seed=0)
+    trainer.fit()
+    # 3 micro-batches per epoch -> 2 optimizer steps (the last one on a partial accumulation)
+    assert trainer.scheduler.last_epoch == 2 * 2
+    assert trainer.optimizer.param_groups[0]["lr"] == 0.0  # linear decay ends at zero
+    assert trainer.optimizer.param_groups[1]["lr"] == cfg.lr_head_finetune
+
+
+# --------------------------------------------------------------------------------------------
+# resume
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        dict(scope="full"),
+        dict(scope="subgraph", pseudo_labels=0.25, lm_dropout=True, lr_lm=1e-3),
+    ],
+    ids=["full", "subgraph-pseudo-dropout"],
+)
+def test_resume_continues_to_the_uninterrupted_result(
+    graph, splits, make_encoder, tmp_path, monkeypatch, changes
+):
+    cfg = small_config(epochs=2, patience=100, **changes)
+    a = LeadingTrainer(graph, splits, make_encoder(seed=3), cfg, run_dir=tmp_path / "a", seed=1)
+    res_a = a.fit()
+    assert not (tmp_path / "a" / "checkpoint.pt").exists()
+
+    save = LeadingTrainer._save_checkpoint
+
+    def save_then_crash(self):
+        save(self)
+        if self.epoch == 1:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(LeadingTrainer, "_save_checkpoint", save_then_crash)
+    b = LeadingTrainer(graph, splits, make_encoder(seed=3), cfg, run_dir=tmp_path / "b", seed=1)
+    with pytest.raises(KeyboardInterrupt):
+        b.fit()
+    monkeypatch.undo()
+    assert (tmp_path / "b" / "checkpoint.pt").exists()
+    assert len((tmp_path / "b" / "metrics.csv").read_text().splitlines()) == 1 + 2
+
+    torch.manual_seed(12345)  # the global RNG must come from the checkpoint, not from here
+    c = LeadingTrainer(
+        graph, splits, make_encoder(seed=3), cfg.replace(resume=True), run_dir=tmp_path / "b",
+        seed=1,
+    )
+    res_c = c.fit()
+    assert not (tmp_path / "b" / "checkpoint.pt").exists()
+
+    assert res_c.best_epoch == res_a.best_epoch
+    assert_same_state(res_a.encoder.state_dict(), res_c.encoder.state_dict())
+    assert_same_state(a.head.state_dict(), c.head.state_dict())
+    torch.testing.assert_close(res_c.embeddings, res_a.embeddings, atol=1e-6, rtol=0)
+    assert_same_history(res_a.history, res_c.history)
+    assert res_c.e2e == pytest.approx(res_a.e2e)
+    for k in ("encodings_per_target_per_epoch", "encodings_per_node_per_epoch", "lm_epochs_run"):
+        assert res_c.stats[k] == res_a.stats[k]
+    # the state after the last epoch (not only the best one) matches too
+    assert torch.equal(c.targets, a.targets) and torch.equal(c.labels, a.labels)
+    assert_same_state(a.memory.state_dict(), c.memory.state_dict())
+    opt_a, opt_c = a.optimizer.state_dict()["state"], c.optimizer.state_dict()["state"]
+    assert opt_a.keys() == opt_c.keys()
+    for k in opt_a:
+        assert_same_state(opt_a[k], opt_c[k])
+    assert (tmp_path / "a" / "metrics.csv").read_text().splitlines()[0] == (
+        (tmp_path / "b" / "metrics.csv").read_text().splitlines()[0]
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# pseudo-labels never read validation / test labels
+# --------------------------------------------------------------------------------------------
+
+
+def scrambled(graph: TextAttributedGraph, nodes: torch.Tensor) -> TextAttributedGraph:
+    y = graph.y.clone()
+    y[nodes] = (y[nodes] + 1 + nodes % 2) % graph.num_classes  # another valid class, always
+    assert bool((y[nodes] != graph.y[nodes]).all())
+    return TextAttributedGraph(graph.texts, graph.edge_index, y, graph.class_names, name="tiny")
+
+
+def fit_summary(trainer: LeadingTrainer) -> dict:
+    res = trainer.fit()
+    return {
+        "res": res,
+        "encoder": {k: v.clone() for k, v in res.encoder.state_dict().items()},
+        "head": copy.deepcopy(trainer.head.state_dict()),
+        "labels": trainer.labels.clone(),
+        "targets": trainer.targets.clone(),
+        "memory": copy.deepcopy(trainer.memory.state_dict()),
+    }
+
+
+def assert_same_run(a: dict, b: dict, drop=("epoch_time_s",)) -> None:
+    assert torch.equal(a["targets"], b["targets"]) and torch.equal(a["labels"], b["labels"])
+    assert_same_state(a["encoder"], b["encoder"], atol=0)
+    assert_same_state(a["head"], b["head"], atol=0)
+    assert_same_state(a["memory"], b["memory"], atol=0)
+    assert torch.equal(a["res"].embeddings, b["res"].embeddings)
+    assert a["res"].best_epoch == b["res"].best_epoch
+    assert_same_history(a["res"].history, b["res"].history, drop)
+
+
+def test_pseudo_labels_ignore_test_and_unlabelled_labels(graph, splits, make_encoder):
+    cfg = small_config(pseudo_labels=0.5, lr_lm=1e-3)
+    n = graph.num_nodes
+    in_split = torch.zeros(n, dtype=torch.bool)
+    for v in splits.values():
+        in_split[v] = True
+    hidden = torch.cat([splits["test"], (~in_split).nonzero().view(-1)])
+    assert hidden.numel() == 9 + 6
+
+    ref = fit_summary(LeadingTrainer(graph, splits, make_encoder(), cfg, seed=0))
+    other = fit_summary(
+        LeadingTrainer(scrambled(graph, hidden), splits, make_encoder(), cfg, seed=0)
+    )
+    num_pseudo = round(0.5 * (n - splits["train"].numel()))
+    assert ref["targets"].numel() == splits["train"].numel() + num_pseudo == 24
+    pseudo = ref["targets"][splits["train"].numel():]
+    assert bool((ref["labels"][pseudo] >= 0).all())
+    # identical runs; only the reported test accuracy may differ
+    assert_same_run(ref, other, drop=("epoch_time_s", "test_acc"))
+
+
+def test_validation_labels_are_read_only_by_evaluation(graph, splits, make_encoder):
+    r"""Every non-training label scrambled, but :meth:`evaluate` (model selection and reports)
+    scores against the true labels: the run must be the same as with the true labels."""
+    cfg = small_config(pseudo_labels=0.5, lr_lm=1e-3)
+    train = torch.zeros(graph.num_nodes, dtype=torch.bool)
+    train[splits["train"]] = True
+    ref = fit_summary(LeadingTrainer(graph, splits, make_encoder(), cfg, seed=0))
+
+    other_graph = scrambled(graph, (~train).nonzero().view(-1))
+    trainer = LeadingTrainer(other_graph, splits, make_encoder(), cfg, seed=0)
+    evaluate = trainer.evaluate
+
+    def evaluate_with_true_labels(*args, **kwargs):
+        y, other_graph.y = other_graph.y, graph.y
+        try:
+            return evaluate(*args, **kwargs)
+        finally:
+            other_graph.y = y
+
+    trainer.evaluate = evaluate_with_true_labels
+    other = fit_summary(trainer)
+    assert_same_run(ref, other)
+    pseudo = other["targets"][splits["train"].numel():]
+    assert pseudo.numel() == 12
+    assert not bool(torch.isin(pseudo, splits["train"]).any())
+
+
+# --------------------------------------------------------------------------------------------
+# learning, model selection, outputs
+# --------------------------------------------------------------------------------------------
+
+
+def test_training_makes_progress(graph, splits, make_encoder, tmp_path):
+    enc = make_encoder()
+    before = {k: v.clone() for k, v in enc.state_dict().items()}
+    cfg = small_config(head_epochs=30, epochs=3, patience=10, lr_lm=1e-3)
+    trainer = LeadingTrainer(graph, splits, enc, cfg, run_dir=tmp_path, seed=0)
+    res = trainer.fit()
+    warm, first, last = res.history[0], res.history[1], res.history[-1]
+    assert warm["epoch"] == 0 and math.isnan(warm["train_loss"])
+    assert warm["train_acc"] >= 0.9  # the head warm-up fits the training nodes
+    assert warm["valid_acc"] > 0.5  # and generalizes beyond chance (1/3)
+    assert last["epoch"] == 3 and last["train_loss"] < first["train_loss"]
+    assert res.e2e["valid_acc"] > 0.5
+    assert res.embeddings.shape == (graph.num_nodes, 32)
+    assert torch.isfinite(res.embeddings).all()
+    # the embeddings are an ordinary tensor: a downstream model can train on them
+    assert not res.embeddings.is_inference()
+    torch.nn.Linear(32, 3)(res.embeddings).sum().backward()
+    if res.best_epoch > 0:  # the LM returned is the fine-tuned one
+        assert any(not torch.equal(before[k], v) for k, v in enc.state_dict().items())
+    lines = (tmp_path / "metrics.csv").read_text().splitlines()
+    assert lines[0].split(",")[:2] == ["epoch", "train_loss"] and len(lines) == 1 + 4
+    assert not (tmp_path / "checkpoint.pt").exists()
+
+
+def constant_validation(trainer: LeadingTrainer, monkeypatch) -> None:
+    evaluate = trainer.evaluate
+    monkeypatch.setattr(trainer, "evaluate", lambda *a: {**evaluate(*a), "valid_acc": 0.5})
+
+
+def test_select_pretrained_keeps_the_pretrained_lm_and_stops_early(
+    graph, splits, make_encoder, monkeypatch
+):
+    enc = make_encoder()
+    before = {k: v.clone() for k, v in enc.state_dict().items()}
+    cfg = small_config(epochs=5, patience=2, lr_lm=1e-3, select_pretrained=True)
+    trainer = LeadingTrainer(graph, splits, enc, cfg, seed=0)
+    constant_validation(trainer, monkeypatch)  # epoch 0 (the pretrained LM) stays the best
+    res = trainer.fit()
+    assert res.best_epoch == 0 and res.stats["lm_epochs_run"] == 2
+    assert [r["epoch"] for r in res.history] == [0, 1, 2]
+    assert_same_state(before, enc.state_dict(), atol=0)
+    assert res.encoder is enc
+    with torch.no_grad():
+        ref = enc.encode_all(trainer.tokens, progress=False)
+    assert torch.equal(res.embeddings, ref)
+
+
+def test_default_selection_returns_a_fine_tuned_lm(graph, splits, make_encoder, monkeypatch):
+    enc = make_encoder()
+    before = {k: v.clone() for k, v in enc.state_dict().items()}
+    cfg = small_config(epochs=5, patience=2, lr_lm=1e-3)
+    trainer = LeadingTrainer(graph, splits, enc, cfg, seed=0)
+    constant_validation(trainer, monkeypatch)
+    epoch_states = []
+    record = trainer._record
+
+    def snapshot(*args):
+        epoch_states.append({k: v.clone() for k, v in enc.state_dict().items()})
+        return record(*args)
+
+    trainer._record = snapshot
+    res = trainer.fit()
+    # epoch 1 replaces epoch 0 even without a better validation accuracy; later ties do not
+    assert res.best_epoch == 1 and res.stats["lm_epochs_run"] == 3
+    assert_same_state(epoch_states[1], enc.state_dict(), atol=0)
+    assert any(not torch.equal(before[k], v) for k, v in enc.state_dict().items())
+
+
+def test_unlabelled_graph_is_refused(graph, splits, make_encoder):
+    unlabelled = TextAttributedGraph(graph.texts, graph.edge_index, name="nolabels")
+    with pytest.raises(ValueError, match="nolabels: node classification needs labels"):
+        LeadingTrainer(unlabelled, splits, make_encoder(), small_config())
+
+
+@pytest.mark.parametrize("head", ["appnp", "gcn", "sage"])
+@pytest.mark.parametrize("scope", ["full", "subgraph"])
+def test_every_head_and_scope_trains(graph, splits, make_encoder, head, scope):
+    cfg = small_config(head=head, scope=scope, epochs=1, head_epochs=2)
+    res = LeadingTrainer(graph, splits, make_encoder(), cfg, seed=0).fit()
+    assert len(res.history) == 2 and math.isfinite(res.history[1]["train_loss"])
+    assert res.stats["encodings_per_target_per_epoch"] == 2.0
