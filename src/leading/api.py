@@ -56,11 +56,12 @@ def finetune(
     cfg = Config(lm=lm if isinstance(lm, str) else lm.name, **settings)
     if splits is None:
         splits = dict(graph.splits) if graph.splits else make_split(graph, cfg.split, seed)
-    encoder = (
-        lm
-        if isinstance(lm, TextEncoder)
-        else TextEncoder.from_pretrained(lm, cfg.pooling, cfg.max_length, cfg.bf16)
-    )
+    if isinstance(lm, TextEncoder):
+        encoder = lm
+    else:
+        encoder = TextEncoder.from_pretrained(
+            lm, cfg.pooling, cfg.max_length, cfg.bf16, cfg.torch_device()
+        )
     trainable = maybe_apply_lora(encoder, cfg, seed=seed)  # LoRA adapters when lora_r > 0
     result = LeadingTrainer(graph, splits, encoder, cfg, run_dir=run_dir, seed=seed).fit()
     result.stats["trainable_params"] = trainable

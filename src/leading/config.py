@@ -86,6 +86,7 @@ class Config:
     # output and runtime
     out_dir: str = "runs/latest"
     encode_batch_size: int = 64
+    device: str = "auto"  # auto (cuda when available) | cpu | cuda | cuda:1 ...
     threads: int | None = None
     progress: bool = True
     resume: bool = False
@@ -121,6 +122,17 @@ class Config:
             raise ConfigError(f"alpha must be in (0, 1], got {self.alpha}")
         if self.refresh_fraction is not None and self.refresh_fraction < 0:
             raise ConfigError(f"refresh_fraction must be >= 0, got {self.refresh_fraction}")
+
+    def torch_device(self):
+        r"""The :class:`torch.device` that :obj:`device` names (``auto``: CUDA when available)."""
+        import torch
+
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        try:
+            return torch.device(self.device)
+        except RuntimeError as e:
+            raise ConfigError(f"device: {e}") from e
 
     # ------------------------------------------------------------------ I/O
     def to_dict(self) -> dict[str, Any]:

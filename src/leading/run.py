@@ -56,7 +56,9 @@ def run_seed(
     out: dict[str, Any] = {"seed": seed}
     if cfg.method == "pretrained":
         if "x" not in frozen:
-            enc = TextEncoder.from_pretrained(cfg.lm, cfg.pooling, cfg.max_length, cfg.bf16)
+            enc = TextEncoder.from_pretrained(
+                cfg.lm, cfg.pooling, cfg.max_length, cfg.bf16, cfg.torch_device()
+            )
             frozen["x"] = enc.encode_all(
                 enc.tokenize(graph.texts),
                 batch_size=cfg.encode_batch_size,
@@ -65,7 +67,9 @@ def run_seed(
             )
         x = frozen["x"]
     else:
-        enc = TextEncoder.from_pretrained(cfg.lm, cfg.pooling, cfg.max_length, cfg.bf16)
+        enc = TextEncoder.from_pretrained(
+            cfg.lm, cfg.pooling, cfg.max_length, cfg.bf16, cfg.torch_device()
+        )
         torch.manual_seed(seed)
         out["trainable_params"] = maybe_apply_lora(enc, cfg)  # LoRA adapters if cfg.lora_r > 0
         trainer = LeadingTrainer(graph, splits, enc, cfg, run_dir=seed_dir, seed=seed)

@@ -20,6 +20,22 @@ Protocol (:func:`evaluate_downstream`):
   validation accuracy.
 * Every configuration is trained from :obj:`torch.manual_seed(seed)` (inside a forked RNG, so
   the caller's random state is untouched); on CPU the results are deterministic.
+* Weight decay is Adam's coupled L2 penalty on all parameters.
+
+Example::
+
+    from leading.data import load_dataset, per_class_split
+    from leading.eval.downstream import evaluate_downstream, format_table
+
+    graph = load_dataset("cora")
+    x = ...  # [N, d] node embeddings from the (fine-tuned) language model
+    scores = {"gcn": [], "gat": []}
+    for seed in range(5):
+        splits = per_class_split(graph.y, seed=seed)
+        res = evaluate_downstream(x, graph.edge_index, graph.y, splits, seed=seed)
+        for gnn in scores:
+            scores[gnn].append(res[gnn]["test_acc"])
+    print(format_table({"frozen LM": scores}))
 """
 
 from __future__ import annotations
@@ -65,21 +81,31 @@ class DownstreamConfig:
     sequence of values; the grid is their Cartesian product (in that order) and is searched for
     every GNN.
 
+    The defaults (two learning rates on :obj:`"l2"`-normalized embeddings) were chosen on Cora
+    (20 labels per class, 500 validation and 1000 test nodes) with frozen, mean-pooled
+    all-MiniLM-L6-v2 embeddings: :obj:`"l2"` had the best validation accuracy of the three
+    feature normalizations, and among grids that keep GCN + GAT to about ten seconds on a
+    2-core CPU the validation accuracies agreed within noise (a quarter of a point); adding
+    :obj:`hidden_channels=256` or input dropout 0.5 changed validation accuracy by less than
+    half a point at 1.5 to 4 times the cost.
+
     Args:
         epochs (int): Maximum number of training epochs. (default: :obj:`200`)
         patience (int): Stop after this many epochs without a better validation result
             (:obj:`0` disables early stopping). (default: :obj:`50`)
         lr: Learning rate(s) of Adam. (default: :obj:`(1e-2, 5e-3)`)
         hidden_channels: Hidden width(s); for GAT the total width over its heads.
-            (default: :obj:`(64, 256)`)
+            (default: :obj:`64`)
         dropout: Dropout probability(ies) of the hidden layers. (default: :obj:`0.5`)
         input_dropout: Dropout probability(ies) on the input embeddings; :obj:`None` means
-            the same as :obj:`dropout`. (default: :obj:`0.0`)
+            the same as :obj:`dropout`. Input dropout on a 1M-entry feature matrix costs about
+            as much as the rest of an epoch on CPU, for no gain in validation accuracy on Cora
+            with MiniLM embeddings. (default: :obj:`0.0`)
         weight_decay: L2 penalty(ies) of Adam. (default: :obj:`5e-4`)
         num_layers: Number(s) of layers. (default: :obj:`2`)
         feature_norm (str): Preprocessing of the embeddings: ``"standardize"`` (zero mean and
             unit variance per dimension, statistics over all nodes; no labels are used),
-            ``"l2"`` (unit-norm rows) or ``"none"``. (default: :obj:`"standardize"`)
+            ``"l2"`` (unit-norm rows) or ``"none"``. (default: :obj:`"l2"`)
         gnn_kwargs (dict): Extra model options per GNN name, e.g.
             ``{"gat": {"heads": 8}, "appnp": {"K": 10}}``.
         num_threads (int, optional): CPU threads for the duration of the call
@@ -92,12 +118,12 @@ class DownstreamConfig:
     epochs: int = 200
     patience: int = 50
     lr: float | Sequence[float] = (1e-2, 5e-3)
-    hidden_channels: int | Sequence[int] = (64, 256)
+    hidden_channels: int | Sequence[int] = 64
     dropout: float | Sequence[float] = 0.5
     input_dropout: float | None | Sequence[float | None] = 0.0
     weight_decay: float | Sequence[float] = 5e-4
     num_layers: int | Sequence[int] = 2
-    feature_norm: str = "standardize"
+    feature_norm: str = "l2"
     gnn_kwargs: dict[str, dict[str, Any]] = field(default_factory=dict)
     num_threads: int | None = None
 

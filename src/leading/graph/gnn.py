@@ -80,7 +80,13 @@ class _Base(nn.Module):
         return (
             f"{self.__class__.__name__}({self.in_channels}, {self.out_channels}, "
             f"hidden_channels={self.hidden_channels}, num_layers={self.num_layers}, "
-            f"dropout={self.dropout}{self._extra_repr_args()})"
+            f"dropout={self.dropout}"
+            + (
+                f", input_dropout={self.input_dropout}"
+                if self.input_dropout != self.dropout
+                else ""
+            )
+            + f"{self._extra_repr_args()})"
         )
 
 

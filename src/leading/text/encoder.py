@@ -103,8 +103,9 @@ class TextEncoder(nn.Module):
         pooling: str | None = None,
         max_length: int = 256,
         bf16: bool = False,
+        device: torch.device | str = "cpu",
     ) -> TextEncoder:
-        r"""Loads a model by local path, alias (``minilm``) or hub name."""
+        r"""Loads a model by local path, alias (``minilm``) or hub name onto :obj:`device`."""
         from transformers import AutoModel, AutoTokenizer
 
         source = resolve_model(name)
@@ -113,6 +114,7 @@ class TextEncoder(nn.Module):
             model = AutoModel.from_pretrained(source)
         except (OSError, ValueError) as e:
             raise ModelError(f"could not load model {str(name)!r} from {source}: {e}") from e
+        model.to(device)
         return cls(model, tokenizer, pooling, max_length, bf16, name=str(name))
 
     @property

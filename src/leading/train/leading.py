@@ -99,10 +99,13 @@ class LeadingTrainer:
         self.tokens = tokens if tokens is not None else encoder.tokenize(graph.texts)
         n = graph.num_nodes
         torch.manual_seed(seed)
-        self.memory = EmbeddingMemory(n, encoder.hidden_size)
+        # The head, the memory and every index live on the encoder's device.
+        self.device = encoder.device
+        self.memory = EmbeddingMemory(n, encoder.hidden_size, device=self.device)
         self.head = EndToEndHead.from_config(
             config, n, encoder.hidden_size, graph.num_classes
-        )
+        ).to(self.device)
+        self._graph_on_device: tuple[Tensor, Tensor] | None = None
         self.sampler = NeighborSampler(graph.edge_index, n, config.fanouts, seed=seed)
         self.gen = torch.Generator().manual_seed(seed)
         # Training labels: the train split's labels, plus (after the head warm-up) pseudo-labels
@@ -152,7 +155,12 @@ class LeadingTrainer:
 
     # --------------------------------------------------------------- pieces
     def _full_graph(self) -> tuple[Tensor, Tensor]:
-        return torch.arange(self.graph.num_nodes), self.graph.edge_index
+        if self._graph_on_device is None:
+            self._graph_on_device = (
+                torch.arange(self.graph.num_nodes, device=self.device),
+                self.graph.edge_index.to(self.device),
+            )
+        return self._graph_on_device
 
     def _refresh(self) -> None:
         r"""Pipeline 2: encode a batch of nodes without gradient and write it to memory."""
@@ -172,18 +180,18 @@ class LeadingTrainer:
         targets' logits. :obj:`h_targets` :obj:`None` reads the targets from memory too."""
         if self.cfg.scope == "full":
             node_ids, edge_index = self._full_graph()
-            pos = targets
+            pos = targets.to(self.device)
         else:
-            sub = self.sampler.sample(targets)
+            sub = self.sampler.sample(targets).to(self.device)
             node_ids, edge_index = sub.node_ids, sub.edge_index
-            pos = torch.arange(targets.numel())
+            pos = torch.arange(targets.numel(), device=self.device)
         h = self.memory.read(node_ids)
         if h_targets is not None:
             h = h.index_put((pos,), h_targets)
         return self.head(h, edge_index, node_ids)[pos]
 
     def _train_step(self, targets: Tensor, with_lm: bool) -> float:
-        y = self.labels[targets]
+        y = self.labels[targets].to(self.device)
         if with_lm:
             self._refresh()
             self.encoder.train(self.cfg.lm_dropout)
@@ -212,8 +220,8 @@ class LeadingTrainer:
         over :obj:`embeddings` :obj:`[N, d]` when given)."""
         self.head.eval()
         node_ids, edge_index = self._full_graph()
-        h = self.memory.read(node_ids) if embeddings is None else embeddings
-        pred = self.head(h, edge_index, node_ids).argmax(-1)
+        h = self.memory.read(node_ids) if embeddings is None else embeddings.to(self.device)
+        pred = self.head(h, edge_index, node_ids).argmax(-1).cpu()
         return {
             f"{k}_acc": float((pred[v] == self.graph.y[v]).float().mean())
             for k, v in self.splits.items()
@@ -244,7 +252,7 @@ class LeadingTrainer:
             return
         self.head.eval()
         node_ids, edge_index = self._full_graph()
-        prob = self.head(self.memory.read(node_ids), edge_index, node_ids).softmax(-1)
+        prob = self.head(self.memory.read(node_ids), edge_index, node_ids).softmax(-1).cpu()
         conf, pred = prob.max(-1)
         conf[self.splits["train"]] = -1.0
         chosen = conf.argsort(descending=True)[: self.num_pseudo]
