@@ -99,7 +99,9 @@ def test_boolean_masks_and_errors(toy):
 
 
 def test_config_grid():
-    cfg = DownstreamConfig(lr=(1e-2, 5e-3), hidden_channels=[64, 256], dropout=0.5)
+    cfg = DownstreamConfig(
+        lr=(1e-2, 5e-3), hidden_channels=[64, 256], dropout=0.5, input_dropout=0.0
+    )
     grid = cfg.grid()
     assert len(grid) == 4
     assert grid[0] == {
