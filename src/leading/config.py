@@ -23,7 +23,7 @@ from leading.errors import ConfigError
 
 __all__ = ["Config", "add_config_arguments", "config_from_args"]
 
-METHODS = ("leading", "pretrained")
+METHODS = ("leading", "pretrained", "shallow", "supervised")
 
 
 @dataclass
@@ -38,7 +38,9 @@ class Config:
     seeds: int = 3  # number of seeds; seed s uses its own split and its own fine-tuning
     seed: int = 0  # first seed
     # language model
-    method: str = "leading"  # leading | pretrained
+    # leading | pretrained | shallow (TF-IDF/BoW, no LM) | supervised (LM + MLP head, no graph);
+    # see leading.train.methods
+    method: str = "leading"
     lm: str = "minilm"  # alias, local path or hub name
     pooling: str | None = None  # cls | mean | last (default: mean, last for decoder-only)
     max_length: int = 128
@@ -64,7 +66,7 @@ class Config:
     select_pretrained: bool = False  # let epoch 0 (the un-tuned LM) win model selection
     patience: int = 3  # early stopping on validation accuracy (epochs without improvement)
     # graph head
-    head: str = "implicit"  # implicit | appnp | gcn | sage
+    head: str = "implicit"  # implicit | appnp | gcn | sage (mlp: method supervised)
     hidden: int = 256
     dropout: float = 0.5
     fanouts: list[int] = field(default_factory=lambda: [10, 5])
@@ -83,6 +85,9 @@ class Config:
     eval_steps: int = 50  # propagation steps at evaluation time
     # evaluation
     downstream: list[str] = field(default_factory=lambda: ["gcn", "gat"])
+    # shallow features (--method shallow; see leading.text.shallow)
+    shallow_kind: str = "tfidf"  # tfidf | bow (binary word indicators)
+    shallow_max_features: int = 3000  # vocabulary size (most frequent words)
     # output and runtime
     out_dir: str = "runs/latest"
     encode_batch_size: int = 64
@@ -99,8 +104,16 @@ class Config:
         _check_types(self)
         if self.method not in METHODS:
             raise ConfigError(f"method must be one of {METHODS}, got {self.method!r}")
-        if self.head not in ("implicit", "appnp", "gcn", "sage"):
-            raise ConfigError(f"head must be implicit, appnp, gcn or sage, got {self.head!r}")
+        # "mlp" (no graph) is the head of the supervised baseline, which sets it itself
+        if self.head not in ("implicit", "appnp", "gcn", "sage") and not (
+            self.head == "mlp" and self.method == "supervised"
+        ):
+            raise ConfigError(
+                "head must be implicit, appnp, gcn or sage (mlp only with method supervised), "
+                f"got {self.head!r}"
+            )
+        if self.shallow_kind not in ("tfidf", "bow"):
+            raise ConfigError(f"shallow_kind must be tfidf or bow, got {self.shallow_kind!r}")
         if self.scope not in ("full", "subgraph"):
             raise ConfigError(f"scope must be full or subgraph, got {self.scope!r}")
         if self.pooling not in (None, "cls", "mean", "last"):
@@ -109,7 +122,9 @@ class Config:
             raise ConfigError(
                 f"backward_init must be zero, grad, history or damped, got {self.backward_init!r}"
             )
-        for name in ("seeds", "batch_size", "max_length", "grad_accum", "hidden"):
+        for name in (
+            "seeds", "batch_size", "max_length", "grad_accum", "hidden", "shallow_max_features"
+        ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.lora_r < 0:

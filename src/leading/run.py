@@ -1,12 +1,14 @@
 r"""The main job behind ``leading run``: per seed, split -> fine-tune (or not) -> encode every
-node -> downstream GNNs; then a table and a run directory.
+node -> downstream GNNs; then a table and a run directory. The methods (``--method``: leading,
+pretrained, shallow, supervised) are described in :mod:`leading.train.methods`.
 
 Run directory layout::
 
     OUT/config.yaml              the resolved configuration (``leading run --config`` reloads it)
     OUT/results.json             per-seed and mean ± std figures (rewritten after every seed)
     OUT/seed_S/metrics.csv       per-epoch metrics of the fine-tuning
-    OUT/seed_S/embeddings.pt     [N, d] node embeddings from the (fine-tuned) LM
+    OUT/seed_S/embeddings.pt     [N, d] node embeddings from the (fine-tuned) LM, or the
+                                 shallow features [N, F]
     OUT/seed_S/model/            the fine-tuned LM (``transformers.AutoModel.from_pretrained``)
     OUT/seed_S/adapter/          with --lora-r R > 0: the LoRA adapter alone (``peft``)
     OUT/seed_S/result.json       this seed's figures; a finished seed is skipped with --resume
@@ -28,7 +30,9 @@ from leading.data.graph import TextAttributedGraph
 from leading.eval.downstream import DownstreamConfig, evaluate_downstream, format_table, summarize
 from leading.text.encoder import TextEncoder
 from leading.text.lora import maybe_apply_lora, save_encoder
+from leading.text.shallow import shallow_features
 from leading.train.leading import LeadingTrainer, peak_rss_mb
+from leading.train.methods import FINETUNING_METHODS, method_overrides
 
 __all__ = ["run", "run_seed"]
 
@@ -50,11 +54,16 @@ def run_seed(
     seed_dir: Path | None,
     frozen: dict[str, Any],
 ) -> dict[str, Any]:
-    r"""One seed of the protocol. :obj:`frozen` caches the un-tuned embeddings across seeds."""
+    r"""One seed of the protocol. :obj:`frozen` caches the un-tuned embeddings (or the shallow
+    features) across seeds."""
     splits = make_split(graph, cfg.split, seed)
     t0 = time.perf_counter()
-    out: dict[str, Any] = {"seed": seed}
-    if cfg.method == "pretrained":
+    out: dict[str, Any] = {"seed": seed, "method": cfg.method}
+    if cfg.method == "shallow":
+        if "x" not in frozen:  # unsupervised, from every node text: the same for every seed
+            frozen["x"] = shallow_features(graph.texts, cfg.shallow_kind, cfg.shallow_max_features)
+        x = frozen["x"]
+    elif cfg.method == "pretrained":
         if "x" not in frozen:
             enc = TextEncoder.from_pretrained(
                 cfg.lm, cfg.pooling, cfg.max_length, cfg.bf16, cfg.torch_device()
@@ -72,7 +81,8 @@ def run_seed(
         )
         torch.manual_seed(seed)
         out["trainable_params"] = maybe_apply_lora(enc, cfg)  # LoRA adapters if cfg.lora_r > 0
-        trainer = LeadingTrainer(graph, splits, enc, cfg, run_dir=seed_dir, seed=seed)
+        tcfg = cfg.replace(**method_overrides(cfg.method))  # supervised: MLP head, no pipeline 2
+        trainer = LeadingTrainer(graph, splits, enc, tcfg, run_dir=seed_dir, seed=seed)
         res = trainer.fit()
         x = res.embeddings
         out.update(best_epoch=res.best_epoch, train=res.stats, e2e=res.e2e)
@@ -97,6 +107,7 @@ def _aggregate(cfg: Config, graph: TextAttributedGraph, per_seed: list[dict]) ->
         "dataset": graph.name,
         "lm": cfg.lm,
         "method": cfg.method,
+        "method_overrides": method_overrides(cfg.method),
         "split": cfg.split,
         "seeds": seeds,
         "downstream": {},
@@ -110,7 +121,9 @@ def _aggregate(cfg: Config, graph: TextAttributedGraph, per_seed: list[dict]) ->
             "mean": s["mean"],
             "std": s["std"],
         }
-    if cfg.method != "pretrained":
+    if cfg.method == "shallow":
+        result["shallow"] = {"kind": cfg.shallow_kind, "max_features": cfg.shallow_max_features}
+    if cfg.method in FINETUNING_METHODS:
         e2e = [r["e2e"]["test_acc"] for r in per_seed]
         s = summarize(e2e)
         result["e2e"] = {
@@ -162,10 +175,10 @@ def run(cfg: Config) -> dict[str, Any]:
     result = _aggregate(cfg, graph, per_seed)
     result.update(machine=_machine(), wall_time_s=time.perf_counter() - t0)
     (out / "results.json").write_text(json.dumps(result, indent=1))
-    table = {f"{cfg.method} ({cfg.lm})": {g: result["downstream"][g]["test_acc"]
-                                         for g in cfg.downstream}}
+    name = f"{cfg.method} ({cfg.shallow_kind if cfg.method == 'shallow' else cfg.lm})"
+    table = {name: {g: result["downstream"][g]["test_acc"] for g in cfg.downstream}}
     if "e2e" in result:
-        table[f"{cfg.method} ({cfg.lm})"]["e2e head"] = result["e2e"]["test_acc"]
+        table[name]["e2e head"] = result["e2e"]["test_acc"]
     print(format_table(table))
     print(f"wrote {out}/results.json ({time.perf_counter() - t0:.0f} s)")
     return result

@@ -7,8 +7,9 @@ then implicit APPNP propagation (eqs. 4-7) warm-started from per-node histories,
     \mathbf{X}_{\text{in}} = \mathrm{MLP}(\mathbf{H}), \qquad
     \mathbf{X}_{l+1} = (1-\alpha)\hat{\mathbf{A}}\mathbf{X}_l + \alpha\mathbf{X}_{\text{in}}.
 
-``"appnp"`` unrolls the same propagation explicitly with autograd (the ablation's APPNP(L)), and
-``"gcn"`` / ``"sage"`` are two-layer message-passing heads on the sampled subgraph.
+``"appnp"`` unrolls the same propagation explicitly with autograd (the ablation's APPNP(L)),
+``"gcn"`` / ``"sage"`` are two-layer message-passing heads on the sampled subgraph, and ``"mlp"``
+is the MLP alone, which ignores the graph (the supervised fine-tuning baseline).
 """
 
 from __future__ import annotations
@@ -20,14 +21,15 @@ from leading.graph.propagation import APPNPPropagation, ImplicitPropagation
 
 __all__ = ["EndToEndHead"]
 
-KINDS = ("implicit", "appnp", "gcn", "sage")
+KINDS = ("implicit", "appnp", "gcn", "sage", "mlp")
 
 
 class EndToEndHead(nn.Module):
     r"""Maps LM embeddings of a (sub)graph to class logits.
 
     Args:
-        kind (str): ``"implicit"``, ``"appnp"``, ``"gcn"`` or ``"sage"``.
+        kind (str): ``"implicit"``, ``"appnp"``, ``"gcn"``, ``"sage"`` or ``"mlp"`` (no graph:
+            :obj:`edge_index` and :obj:`node_ids` are ignored).
         num_nodes (int): Nodes in the whole graph (sizes the propagation histories).
         in_channels (int): LM embedding size :obj:`d`.
         hidden_channels (int): Hidden width.
@@ -62,13 +64,13 @@ class EndToEndHead(nn.Module):
         self.mlp: nn.Module | None = None
         self.prop: nn.Module | None = None
         self.gnn: nn.Module | None = None
-        if kind in ("implicit", "appnp"):
+        if kind in ("implicit", "appnp", "mlp"):
             self.mlp = MLPHead(in_channels, hidden_channels, num_classes, 2, dropout)
             if kind == "implicit":
                 self.prop = ImplicitPropagation(
                     alpha=alpha, num_steps=num_steps, num_nodes=num_nodes, **prop_kwargs
                 )
-            else:
+            elif kind == "appnp":
                 self.prop = APPNPPropagation(alpha=alpha, num_steps=num_steps)
         else:
             self.gnn = build_gnn(kind, in_channels, hidden_channels, num_classes, dropout=dropout)
@@ -109,10 +111,15 @@ class EndToEndHead(nn.Module):
         if self.gnn is not None:
             return self.gnn(h, edge_index)
         x_in = self.mlp(h)
+        if self.prop is None:  # "mlp": each node's logits from its own embedding only
+            return x_in
         if isinstance(self.prop, ImplicitPropagation):
             return self.prop(x_in, edge_index, node_ids)
         return self.prop(x_in, edge_index)
 
     def __repr__(self) -> str:
-        inner = self.gnn if self.gnn is not None else f"{self.mlp}, {self.prop}"
+        if self.gnn is not None:
+            inner = str(self.gnn)
+        else:
+            inner = str(self.mlp) if self.prop is None else f"{self.mlp}, {self.prop}"
         return f"{self.__class__.__name__}(kind={self.kind!r}, {inner})"

@@ -1,0 +1,44 @@
+r"""The methods of ``leading run --method M`` and what each changes in the configuration.
+
+Every method yields node embeddings :obj:`[N, d]` that the downstream evaluation treats alike:
+
+* ``"leading"``: the LM fine-tuned end to end with the graph head (two pipelines).
+* ``"pretrained"``: the un-tuned LM's embeddings.
+* ``"shallow"``: bag-of-words / TF-IDF features of the node texts, no LM
+  (:func:`leading.text.shallow.shallow_features`).
+* ``"supervised"``: the LM fine-tuned with a graph-less MLP head on the training labels only
+  ("Supervised-FT"). It reuses :class:`~leading.train.leading.LeadingTrainer` with the overrides
+  of :func:`method_overrides`: with the ``"mlp"`` head each target's loss depends on its own LM
+  embedding alone, and pipeline 2 is off, so this is plain supervised fine-tuning with the same
+  optimizer, head warm-up (a probe on the frozen LM first), epochs, early stopping and model
+  selection on validation as LEADING.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from leading.config import METHODS
+
+__all__ = ["FINETUNING_METHODS", "METHOD_OVERRIDES", "method_overrides"]
+
+#: The methods that fine-tune the LM with :class:`~leading.train.leading.LeadingTrainer`.
+FINETUNING_METHODS = ("leading", "supervised")
+
+#: Configuration changes per method (methods not listed use the configuration unchanged).
+METHOD_OVERRIDES: dict[str, dict[str, Any]] = {
+    "supervised": {"head": "mlp", "refresh_batch_size": None, "refresh_fraction": 1.0},
+}
+
+
+def method_overrides(method: str) -> dict[str, Any]:
+    r"""The :class:`~leading.config.Config` fields that :obj:`method` sets, whatever the user
+    gave (a copy; empty for ``"leading"``, ``"pretrained"`` and ``"shallow"``).
+
+    Example::
+
+        cfg = cfg.replace(**method_overrides(cfg.method))
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
+    return dict(METHOD_OVERRIDES.get(method, {}))
