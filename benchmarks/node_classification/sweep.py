@@ -24,6 +24,7 @@ CONFIGS: dict[str, dict] = {
     "equal_refresh": {},
     "full_refresh": {"refresh_fraction": 1.0},
     "full_refresh_pseudo0.5": {"refresh_fraction": 1.0, "pseudo_labels": 0.5, "epochs": 2},
+    "full_refresh_pseudo0.5_e3": {"refresh_fraction": 1.0, "pseudo_labels": 0.5, "lr_lm": 2e-5},
     "full_refresh_frozen_head": {"refresh_fraction": 1.0, "lr_head_finetune": 0.0, "epochs": 2},
     "full_refresh_lr5e-6": {"refresh_fraction": 1.0, "lr_lm": 5e-6, "epochs": 2},
     "full_refresh_lr3e-5": {"refresh_fraction": 1.0, "lr_lm": 3e-5, "epochs": 2},

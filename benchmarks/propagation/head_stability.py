@@ -1,6 +1,7 @@
 """How stable is training the end-to-end head (MLP -> implicit propagation) on frozen embeddings?
 
-    HF_HUB_OFFLINE=1 leading embed --dataset cora --lm minilm --max-length 128 --out runs/cora_minilm128.pt
+    HF_HUB_OFFLINE=1 leading embed --dataset cora --lm minilm --max-length 128 \
+        --out runs/cora_minilm128.pt
     python benchmarks/propagation/head_stability.py --embeddings runs/cora_minilm128.pt
 
 For each setting it trains the head full-batch on the 140 training nodes of seed 0's 20-per-class
