@@ -51,6 +51,9 @@ def lm_dir(tmp_path, bert_tokenizer, make_bert):
 
 def make_config(dataset, lm_dir, out, **changes) -> Config:
     values = dict(
+        # the paper's LEADING: equal pipeline batch sizes, no pseudo-labels
+        refresh_fraction=None,
+        pseudo_labels=0.0,
         dataset=str(dataset),
         lm=str(lm_dir),
         split=SPLIT,

@@ -51,10 +51,10 @@ class Config:
     lora_dropout: float = 0.0
     lora_target_modules: list[str] | None = None  # default: per architecture
     # training
-    epochs: int = 3  # LM fine-tuning epochs (after the head warm-up)
+    epochs: int = 2  # LM fine-tuning epochs (after the head warm-up)
     head_epochs: int = 100  # epochs training the head on the frozen memory before LM updates
     batch_size: int = 32  # pipeline 1: target nodes encoded with gradient per step
-    lr_lm: float = 1e-5
+    lr_lm: float = 2e-5
     lr_head: float = 1e-2  # head warm-up (LM frozen)
     lr_head_finetune: float = 1e-3  # head while the LM is fine-tuned
     weight_decay: float = 0.0
@@ -62,7 +62,7 @@ class Config:
     warmup_ratio: float = 0.1
     grad_clip: float = 1.0
     grad_accum: int = 1
-    pseudo_labels: float = 0.0  # fraction of unlabeled nodes added as pseudo-labelled targets
+    pseudo_labels: float = 0.5  # fraction of unlabeled nodes added as pseudo-labelled targets
     select_pretrained: bool = False  # let epoch 0 (the un-tuned LM) win model selection
     patience: int = 3  # early stopping on validation accuracy (epochs without improvement)
     # graph head
@@ -73,7 +73,7 @@ class Config:
     scope: str = "full"  # propagation over the full graph, or over each sampled subgraph
     # pipeline 2 (memory refresh)
     refresh_batch_size: int | None = None  # default: batch_size (the paper's setting)
-    refresh_fraction: float | None = None  # re-encode this fraction of the graph per epoch
+    refresh_fraction: float | None = 1.0  # re-encode this fraction of the graph per epoch
     prefill: bool = True  # fill the memory with one gradient-free pass before training
     # implicit propagation
     alpha: float = 0.1

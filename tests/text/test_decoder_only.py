@@ -99,6 +99,8 @@ def test_two_pipeline_training_updates_the_decoder(make_decoder, texts, arch, lo
         "test": torch.arange(14, 20),
     }
     cfg = Config(
+        refresh_fraction=None,
+        pseudo_labels=0.0,
         epochs=1,
         head_epochs=2,
         batch_size=4,

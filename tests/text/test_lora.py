@@ -210,6 +210,9 @@ def toy_graph() -> TextAttributedGraph:
 
 def tiny_config(**changes) -> Config:
     values = dict(
+        # the paper's LEADING: equal pipeline batch sizes, no pseudo-labels
+        refresh_fraction=None,
+        pseudo_labels=0.0,
         epochs=1,
         head_epochs=2,
         batch_size=4,

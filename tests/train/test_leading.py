@@ -48,6 +48,9 @@ def tiny_graph(per_class: int = 12, seed: int = 0) -> TextAttributedGraph:
 
 def small_config(**changes) -> Config:
     values = dict(
+        # the paper's LEADING: equal pipeline batch sizes, no pseudo-labels
+        refresh_fraction=None,
+        pseudo_labels=0.0,
         epochs=2,
         head_epochs=5,
         batch_size=4,

@@ -27,7 +27,9 @@ FINETUNING_METHODS = ("leading", "supervised")
 
 #: Configuration changes per method (methods not listed use the configuration unchanged).
 METHOD_OVERRIDES: dict[str, dict[str, Any]] = {
-    "supervised": {"head": "mlp", "refresh_batch_size": None, "refresh_fraction": 1.0},
+    "supervised": {
+        "head": "mlp", "refresh_batch_size": None, "refresh_fraction": 1.0, "pseudo_labels": 0.0
+    },
 }
 
 
