@@ -75,6 +75,41 @@ def make_tiny_bert(vocab_size: int, seed: int = 0, dtype=torch.float64):
     return BertModel(config).to(dtype).eval()
 
 
+def make_tiny_llama(vocab_size: int, eos_id: int, seed: int = 0, dtype=torch.float32):
+    r"""A randomly initialised 2-layer Llama (hidden 32, 2 heads, intermediate 64)."""
+    from transformers import LlamaConfig, LlamaModel
+
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        bos_token_id=eos_id,
+        eos_token_id=eos_id,
+        pad_token_id=None,
+    )
+    return LlamaModel(config).to(dtype).eval()
+
+
+@pytest.fixture
+def lm_dir(tmp_path, bert_tokenizer):
+    r"""A tiny random BERT (float32) and the MiniLM tokenizer saved as a local model directory."""
+    path = tmp_path / "tiny-bert"
+    make_tiny_bert(len(bert_tokenizer), seed=0, dtype=torch.float32).save_pretrained(path)
+    bert_tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.fixture
+def make_llama():
+    r"""The :func:`make_tiny_llama` factory."""
+    return make_tiny_llama
+
+
 @pytest.fixture
 def make_bert():
     r"""The :func:`make_tiny_bert` factory."""

@@ -41,14 +41,6 @@ def dataset(tmp_path, make_dir):
     return make_dir(tmp_path / "tiny", nodes, edges, classes=["a", "b", "c"])
 
 
-@pytest.fixture
-def lm_dir(tmp_path, bert_tokenizer, make_bert):
-    path = tmp_path / "tiny-bert"
-    make_bert(len(bert_tokenizer), seed=0, dtype=torch.float32).save_pretrained(path)
-    bert_tokenizer.save_pretrained(path)
-    return path
-
-
 def make_config(dataset, lm_dir, out, **changes) -> Config:
     values = dict(
         # the paper's LEADING: equal pipeline batch sizes, no pseudo-labels

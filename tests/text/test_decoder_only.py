@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch import nn
 
 from leading.config import Config
 from leading.data.graph import TextAttributedGraph
@@ -16,28 +15,10 @@ from leading.train.leading import LeadingTrainer
 MAX_LEN = 16
 
 
-def tiny_llama(vocab_size: int, eos_id: int, dtype: torch.dtype = torch.float64) -> nn.Module:
-    r"""A randomly initialised 2-layer Llama (hidden 32, 2 heads, intermediate 64)."""
-    from transformers import LlamaConfig, LlamaModel
-
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-        bos_token_id=eos_id,
-        eos_token_id=eos_id,
-        pad_token_id=None,
-    )
-    return LlamaModel(config).to(dtype).eval()
 
 
 @pytest.fixture
-def make_decoder(request, gpt2_tokenizer):
+def make_decoder(request, gpt2_tokenizer, make_llama):
     r"""``make(arch, dtype)``: a fresh (model, tokenizer) pair, ``arch`` ``gpt2`` or ``llama``;
     the tokenizer has an EOS token and no pad token."""
 
@@ -45,7 +26,7 @@ def make_decoder(request, gpt2_tokenizer):
         if arch == "gpt2":
             model = request.getfixturevalue("tiny_gpt2").to(dtype)
         else:
-            model = tiny_llama(len(gpt2_tokenizer), gpt2_tokenizer.eos_token_id, dtype)
+            model = make_llama(len(gpt2_tokenizer), gpt2_tokenizer.eos_token_id, dtype=dtype)
         return model, gpt2_tokenizer
 
     return make

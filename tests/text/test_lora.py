@@ -31,24 +31,6 @@ peft = pytest.importorskip("peft")
 MAX_LEN = 12
 
 
-def tiny_llama(vocab_size: int, eos_id: int, seed: int = 0) -> nn.Module:
-    r"""A randomly initialised 2-layer Llama (hidden 32, 2 heads, intermediate 64), float32."""
-    from transformers import LlamaConfig, LlamaModel
-
-    torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-        bos_token_id=eos_id,
-        eos_token_id=eos_id,
-        pad_token_id=None,
-    )
-    return LlamaModel(config).eval()
 
 
 @pytest.fixture
@@ -75,7 +57,7 @@ def make_encoder(request, bert_tokenizer, make_bert):
         if arch == "gpt2":
             model = request.getfixturevalue("tiny_gpt2").float()
         else:
-            model = tiny_llama(len(tok), tok.eos_token_id)
+            model = request.getfixturevalue("make_llama")(len(tok), tok.eos_token_id)
         return TextEncoder(model, tok, "last", MAX_LEN, bf16=False, name=arch)
 
     return make
