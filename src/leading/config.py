@@ -64,6 +64,7 @@ class Config:
     grad_accum: int = 1
     pseudo_labels: float = 0.5  # fraction of unlabeled nodes added as pseudo-labelled targets
     select_pretrained: bool = False  # let epoch 0 (the un-tuned LM) win model selection
+    refit_head: bool = True  # refit the head on the final embeddings (its reported accuracy)
     patience: int = 3  # early stopping on validation accuracy (epochs without improvement)
     # graph head
     head: str = "implicit"  # implicit | appnp | gcn | sage (mlp: method supervised)

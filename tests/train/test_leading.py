@@ -228,8 +228,9 @@ def test_equal_batch_sizes_encode_each_target_twice_per_epoch(graph, splits, mak
     expect = torch.zeros(n, dtype=torch.long)
     expect[splits["train"]] = 2
     assert torch.equal(trainer.memory.grad_encodings, expect)
-    # without gradient: the prefill (every node once) plus 2 epochs x 3 steps x 4 refreshes
-    assert int(trainer.memory.free_encodings.sum()) == n + 2 * 3 * 4
+    # without gradient: the prefill (every node once), 2 epochs x 3 steps x 4 refreshes, and the
+    # final encoding of every node that the head is refit on
+    assert int(trainer.memory.free_encodings.sum()) == n + 2 * 3 * 4 + n
     assert bool((trainer.memory.free_encodings >= 1).all())
 
 
@@ -264,8 +265,8 @@ def test_refresh_batch_size_sets_pipeline_2(graph, splits, make_encoder, refresh
     assert trainer.refresh_size == refresh_batch_size  # 0 turns pipeline 2 off
     res = trainer.fit()
     assert res.stats["encodings_per_target_per_epoch"] == per_target
-    prefill = graph.num_nodes
-    assert int(trainer.memory.free_encodings.sum()) == prefill + 3 * refresh_batch_size
+    prefill = final = graph.num_nodes  # before training, and the final encoding for the refit
+    assert int(trainer.memory.free_encodings.sum()) == prefill + 3 * refresh_batch_size + final
 
 
 def test_grad_accum_and_lr_schedule_count_optimizer_steps(graph, splits, make_encoder):
@@ -510,3 +511,15 @@ def test_every_head_and_scope_trains(graph, splits, make_encoder, head, scope):
     res = LeadingTrainer(graph, splits, make_encoder(), cfg, seed=0).fit()
     assert len(res.history) == 2 and math.isfinite(res.history[1]["train_loss"])
     assert res.stats["encodings_per_target_per_epoch"] == 2.0
+
+
+def test_refit_head_never_lowers_the_reported_validation_accuracy(graph, splits, make_encoder):
+    results = {}
+    for refit in (False, True):
+        torch.manual_seed(0)
+        trainer = LeadingTrainer(graph, splits, make_encoder(), small_config(refit_head=refit))
+        results[refit] = trainer.fit()
+        # the reported figure is the head's accuracy on the returned embeddings
+        assert results[refit].e2e == trainer.evaluate(results[refit].embeddings)
+    assert results[True].e2e["valid_acc"] >= results[False].e2e["valid_acc"]
+    torch.testing.assert_close(results[True].embeddings, results[False].embeddings)

@@ -230,19 +230,18 @@ class LeadingTrainer:
     # --------------------------------------------------------------- epochs
     def _head_warmup(self) -> None:
         r"""Trains the head on the frozen memory, full batch over the labelled targets (LM
-        untouched); keeps the head of the best validation epoch."""
-        best_acc, best_state = -1.0, None
+        untouched); keeps the head of the best validation epoch, the starting head included."""
+        best_acc, best_state = self.evaluate()["valid_acc"], copy.deepcopy(self.head.state_dict())
         group = self.optimizer.param_groups[1]
         group["lr"] = self.cfg.lr_head
         for _ in range(self.cfg.head_epochs):
-            self._train_step(self.targets, with_lm=False)
+            self._train_step(self.splits["train"], with_lm=False)
             self._optimizer_step(with_lm=False)
             acc = self.evaluate()["valid_acc"]
             if acc > best_acc:
                 best_acc, best_state = acc, copy.deepcopy(self.head.state_dict())
         group["lr"] = self.cfg.lr_head_finetune
-        if best_state is not None:
-            self.head.load_state_dict(best_state)
+        self.head.load_state_dict(best_state)
 
     @torch.no_grad()
     def _add_pseudo_labels(self) -> None:
@@ -341,6 +340,11 @@ class LeadingTrainer:
             self.tokens, batch_size=self.cfg.encode_batch_size, progress=self.cfg.progress,
             desc="encode (fine-tuned)",
         ).clone()  # a normal tensor: encode_all's inference tensors cannot enter autograd
+        if self.cfg.refit_head:
+            # The head was trained against a memory written while the LM moved; fit it again
+            # (LM frozen, labelled nodes only, best validation epoch) on the final embeddings.
+            self.memory.write(torch.arange(self.graph.num_nodes), emb, with_grad=False)
+            self._head_warmup()
         e2e = self.evaluate(emb)
         n_targets = self.targets.numel()
         enc = sum(self.epoch_encodings) / max(1, len(self.epoch_encodings))
