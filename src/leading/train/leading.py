@@ -13,8 +13,12 @@ Each training step:
 Before the LM is updated, the head is trained on the frozen, prefilled memory (``head_epochs``):
 the LM's first gradients then come from a head that already fits the graph, instead of from a
 random one. Validation accuracy (of the head's propagated predictions over the memory) is measured
-after the head warm-up (epoch 0, the pretrained LM) and after every LM epoch; the best epoch's LM
-and head are kept.
+after the head warm-up (epoch 0, the pretrained LM) and after every LM epoch; the best LM epoch's
+LM and head are kept (epoch 0 only with ``select_pretrained``).
+
+Beyond the paper (settings, off with ``pseudo_labels=0`` and ``refit_head=False``): the most
+confident unlabelled nodes, labelled by the warmed-up head's propagated predictions, become targets
+too; and the head is refit on the final embeddings before its own accuracy is reported.
 """
 
 from __future__ import annotations
@@ -57,8 +61,8 @@ class TrainResult:
         best_epoch (int): Best epoch by validation accuracy (0 = before any LM update).
         history (list[dict]): One row of metrics per epoch.
         stats (dict): Cost figures (time per epoch, peak RSS, LM encodings per node / target).
-        e2e (dict): The end-to-end model's own propagated predictions, re-evaluated on
-            :obj:`embeddings`: ``valid_acc`` and ``test_acc``.
+        e2e (dict): Accuracy of the end-to-end model's own propagated predictions over
+            :obj:`embeddings` (after the head is refit on them, ``refit_head``), per split.
     """
 
     encoder: TextEncoder
@@ -74,7 +78,8 @@ class LeadingTrainer:
 
     Args:
         graph (TextAttributedGraph): The graph (with labels).
-        splits (dict): ``train``/``valid``/``test`` node ids; the targets are ``train``.
+        splits (dict): ``train``/``valid``/``test`` node ids; the targets are ``train``, plus
+            the most confident unlabelled nodes with pseudo-labels when ``pseudo_labels > 0``.
         encoder (TextEncoder): The LM to fine-tune (modified in place).
         config (Config): Settings (training, head, refresh and propagation groups).
         run_dir (str or Path, optional): Where checkpoints and ``metrics.csv`` go.
