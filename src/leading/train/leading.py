@@ -207,7 +207,8 @@ class LeadingTrainer:
         self.head.train()
         loss = F.cross_entropy(self._logits(targets, h_t), y)
         (loss / self.cfg.grad_accum).backward()
-        self.memory.tick()
+        if with_lm:  # the staleness clock counts LM training steps only
+            self.memory.tick()
         return float(loss.detach())
 
     def _optimizer_step(self, with_lm: bool) -> None:
