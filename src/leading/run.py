@@ -159,7 +159,13 @@ def run(cfg: Config) -> dict[str, Any]:
     graph = load_dataset(cfg.dataset, root=cfg.data_dir)
     per_seed: list[dict] = []
     frozen: dict[str, Any] = {}
-    result: dict[str, Any] = {}
+
+    def write_results() -> dict[str, Any]:
+        result = _aggregate(cfg, graph, per_seed)
+        result.update(machine=_machine(), wall_time_s=time.perf_counter() - t0)
+        (out / "results.json").write_text(json.dumps(result, indent=1))
+        return result
+
     for seed in range(cfg.seed, cfg.seed + cfg.seeds):
         seed_dir = out / f"seed_{seed}"
         done = seed_dir / "result.json"
@@ -169,12 +175,8 @@ def run(cfg: Config) -> dict[str, Any]:
         r = run_seed(cfg, graph, seed, seed_dir, frozen)
         done.write_text(json.dumps(r, indent=1))
         per_seed.append(r)
-        result = _aggregate(cfg, graph, per_seed)
-        result.update(machine=_machine(), wall_time_s=time.perf_counter() - t0)
-        (out / "results.json").write_text(json.dumps(result, indent=1))
-    result = _aggregate(cfg, graph, per_seed)
-    result.update(machine=_machine(), wall_time_s=time.perf_counter() - t0)
-    (out / "results.json").write_text(json.dumps(result, indent=1))
+        write_results()  # a stopped run still leaves the finished seeds' figures
+    result = write_results()
     name = f"{cfg.method} ({cfg.shallow_kind if cfg.method == 'shallow' else cfg.lm})"
     table = {name: {g: result["downstream"][g]["test_acc"] for g in cfg.downstream}}
     if "e2e" in result:

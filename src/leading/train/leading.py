@@ -345,7 +345,7 @@ class LeadingTrainer:
         emb = self.encoder.encode_all(
             self.tokens, batch_size=self.cfg.encode_batch_size, progress=self.cfg.progress,
             desc="encode (fine-tuned)",
-        ).clone()  # a normal tensor: encode_all's inference tensors cannot enter autograd
+        )
         if self.cfg.refit_head:
             # The head was trained against a memory written while the LM moved; fit it again
             # (LM frozen, labelled nodes only, best validation epoch) on the final embeddings.
