@@ -23,7 +23,8 @@ from leading.errors import ConfigError
 
 __all__ = ["Config", "add_config_arguments", "config_from_args"]
 
-METHODS = ("leading", "pretrained", "shallow", "supervised")
+METHODS = ("leading", "pretrained", "shallow", "supervised", "glem", "coupled", "gas")
+TASKS = ("node", "link")
 
 
 @dataclass
@@ -37,9 +38,11 @@ class Config:
     split: str = "per_class"  # per_class | per_class:K:V:T | 60/20/20 | canonical
     seeds: int = 3  # number of seeds; seed s uses its own split and its own fine-tuning
     seed: int = 0  # first seed
+    task: str = "node"  # node (classification) | link (prediction)
     # language model
-    # leading | pretrained | shallow (TF-IDF/BoW, no LM) | supervised (LM + MLP head, no graph);
-    # see leading.train.methods
+    # leading | pretrained | shallow (TF-IDF/BoW, no LM) | supervised (LM + MLP head, no graph)
+    # | glem (variational EM) | coupled (every sampled node with gradient) | gas (1 hop with
+    # gradient, deeper hops from memory); see leading.train.methods
     method: str = "leading"
     lm: str = "minilm"  # alias, local path or hub name
     pooling: str | None = None  # cls | mean | last (default: mean, last for decoder-only)
@@ -72,6 +75,9 @@ class Config:
     dropout: float = 0.5
     fanouts: list[int] = field(default_factory=lambda: [10, 5])
     scope: str = "full"  # propagation over the full graph, or over each sampled subgraph
+    # hops of the sampled subgraph encoded with gradient: 0 = targets only (neighbor
+    # decoupling), 1 = targets and 1-hop neighbors (GAS), -1 = every node (no decoupling)
+    grad_hops: int = 0
     # pipeline 2 (memory refresh)
     refresh_batch_size: int | None = None  # default: batch_size (the paper's setting)
     refresh_fraction: float | None = 1.0  # re-encode this fraction of the graph per epoch
@@ -115,6 +121,15 @@ class Config:
             )
         if self.shallow_kind not in ("tfidf", "bow"):
             raise ConfigError(f"shallow_kind must be tfidf or bow, got {self.shallow_kind!r}")
+        if self.task not in TASKS:
+            raise ConfigError(f"task must be one of {TASKS}, got {self.task!r}")
+        if self.grad_hops < -1:
+            raise ConfigError(f"grad_hops must be >= -1 (-1 = every hop), got {self.grad_hops}")
+        if self.grad_hops != 0 and self.scope != "subgraph":
+            raise ConfigError(
+                "grad_hops != 0 encodes sampled neighbors with gradient and needs "
+                f"scope 'subgraph', got scope {self.scope!r}"
+            )
         if self.scope not in ("full", "subgraph"):
             raise ConfigError(f"scope must be full or subgraph, got {self.scope!r}")
         if self.pooling not in (None, "cls", "mean", "last"):

@@ -180,32 +180,40 @@ class LeadingTrainer:
         )
         self.memory.write(ids, emb, with_grad=False)
 
-    def _logits(self, targets: Tensor, h_targets: Tensor | None) -> Tensor:
-        r"""Pipeline 1 after encoding: ``[targets | neighbors]`` through the head; returns the
-        targets' logits. :obj:`h_targets` :obj:`None` reads the targets from memory too."""
+    def _computation_graph(self, targets: Tensor) -> tuple[Tensor, Tensor, Tensor, int]:
+        r"""The nodes the head sees for a batch of targets: global :obj:`node_ids`, local
+        :obj:`edge_index`, the targets' positions in :obj:`node_ids`, and how many leading
+        nodes of :obj:`node_ids` are encoded with gradient besides the targets (``grad_hops``
+        0: none; with the subgraph scope the nodes of the first ``grad_hops`` hops, -1 = all)."""
         if self.cfg.scope == "full":
             node_ids, edge_index = self._full_graph()
-            pos = targets.to(self.device)
-        else:
-            sub = self.sampler.sample(targets).to(self.device)
-            node_ids, edge_index = sub.node_ids, sub.edge_index
-            pos = torch.arange(targets.numel(), device=self.device)
-        h = self.memory.read(node_ids)
-        if h_targets is not None:
-            h = h.index_put((pos,), h_targets)
-        return self.head(h, edge_index, node_ids)[pos]
+            return node_ids, edge_index, targets.to(self.device), 0
+        sub = self.sampler.sample(targets).to(self.device)
+        hops = self.cfg.grad_hops
+        num_grad = 0
+        if hops != 0:
+            num_grad = sum(sub.num_sampled_nodes[: hops + 1]) if hops > 0 else sub.num_nodes
+        pos = torch.arange(targets.numel(), device=self.device)
+        return sub.node_ids, sub.edge_index, pos, num_grad
 
     def _train_step(self, targets: Tensor, with_lm: bool) -> float:
         y = self.labels[targets].to(self.device)
+        node_ids, edge_index, pos, num_grad = self._computation_graph(targets)
         if with_lm:
             self._refresh()
+        h = self.memory.read(node_ids)
+        if with_lm:
             self.encoder.train(self.cfg.lm_dropout)
-            h_t = self.encoder.encode(self.tokens, targets)
-            self.memory.write(targets, h_t, with_grad=True)
-        else:
-            h_t = None
+            # Pipeline 1: only these rows carry gradient into the LM, every other row comes
+            # from memory (neighbor decoupling); grad_hops != 0 widens them (GAS, coupled).
+            grad_ids, grad_pos = (targets, pos) if num_grad == 0 else (
+                node_ids[:num_grad], torch.arange(num_grad, device=self.device)
+            )
+            h_grad = self.encoder.encode(self.tokens, grad_ids)
+            self.memory.write(grad_ids, h_grad, with_grad=True)
+            h = h.index_put((grad_pos,), h_grad)
         self.head.train()
-        loss = F.cross_entropy(self._logits(targets, h_t), y)
+        loss = F.cross_entropy(self.head(h, edge_index, node_ids)[pos], y)
         (loss / self.cfg.grad_accum).backward()
         if with_lm:  # the staleness clock counts LM training steps only
             self.memory.tick()

@@ -12,6 +12,17 @@ Every method yields node embeddings :obj:`[N, d]` that the downstream evaluation
   embedding alone, and pipeline 2 is off, so this is plain supervised fine-tuning with the same
   optimizer, head warm-up (a probe on the frozen LM first), epochs, early stopping and model
   selection on validation as LEADING.
+* ``"coupled"``: LM + GraphSAGE trained end to end the naive way: every node of each target's
+  sampled subgraph (``fanouts``) is encoded with gradient (``grad_hops=-1``); no memory is read
+  during training, so pipeline 2 is off. The memory-hungry reference that LEADING replaces.
+* ``"gas"``: GNNAutoScale style: the targets and their sampled 1-hop neighbors are encoded with
+  gradient (``grad_hops=1``), deeper hops are read from the memory, which only these encodings
+  keep fresh (historical embeddings; pipeline 2 off).
+* ``"glem"``: GLEM's variational EM between the LM and a GNN (:mod:`leading.train.glem`).
+
+The ablation of LEADING's two ideas needs no method of its own: ``--grad-hops -1 --scope
+subgraph`` turns neighbor decoupling off, ``--head appnp`` (explicit, unrolled propagation)
+turns implicit modeling off, and ``--prop-steps L`` sets :math:`L`.
 """
 
 from __future__ import annotations
@@ -23,12 +34,20 @@ from leading.config import METHODS
 __all__ = ["FINETUNING_METHODS", "METHOD_OVERRIDES", "method_overrides"]
 
 #: The methods that fine-tune the LM with :class:`~leading.train.leading.LeadingTrainer`.
-FINETUNING_METHODS = ("leading", "supervised")
+FINETUNING_METHODS = ("leading", "supervised", "coupled", "gas")
 
 #: Configuration changes per method (methods not listed use the configuration unchanged).
 METHOD_OVERRIDES: dict[str, dict[str, Any]] = {
     "supervised": {
         "head": "mlp", "refresh_batch_size": None, "refresh_fraction": 1.0, "pseudo_labels": 0.0
+    },
+    "coupled": {
+        "head": "sage", "scope": "subgraph", "grad_hops": -1, "refresh_batch_size": 0,
+        "refresh_fraction": None, "pseudo_labels": 0.0,
+    },
+    "gas": {
+        "head": "sage", "scope": "subgraph", "grad_hops": 1, "refresh_batch_size": 0,
+        "refresh_fraction": None, "pseudo_labels": 0.0,
     },
 }
 
