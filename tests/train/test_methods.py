@@ -166,12 +166,17 @@ def test_supervised_trains_the_lm_without_the_graph(graph, splits, make_encoder)
 # ----------------------------------------------------------------------- leading run --method
 
 
-@pytest.fixture
-def dataset(tmp_path, make_dir, graph):
+def write_dataset(make_dir, path: Path, graph: TextAttributedGraph) -> Path:
+    r"""Writes :obj:`graph` as a dataset directory that ``--dataset`` reads."""
     nodes = [{"node_id": i, "text": t, "label": int(c)}
              for i, (t, c) in enumerate(zip(graph.texts, graph.y.tolist(), strict=True))]
     edges = graph.edge_index.t().tolist()
-    return make_dir(tmp_path / "tiny", nodes, edges, classes=["a", "b", "c"])
+    return make_dir(path, nodes, edges, classes=["a", "b", "c"])
+
+
+@pytest.fixture
+def dataset(tmp_path, make_dir, graph):
+    return write_dataset(make_dir, tmp_path / "tiny", graph)
 
 
 def run_config(dataset, lm, out, **changes) -> Config:
