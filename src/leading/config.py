@@ -82,6 +82,8 @@ class Config:
     refresh_batch_size: int | None = None  # default: batch_size (the paper's setting)
     refresh_fraction: float | None = 1.0  # re-encode this fraction of the graph per epoch
     prefill: bool = True  # fill the memory with one gradient-free pass before training
+    # validate on nodes re-encoded by the current LM instead of the memory (uncounted, untimed)
+    eval_reencode: bool = False
     # implicit propagation
     alpha: float = 0.1
     prop_steps: int = 10

@@ -284,11 +284,29 @@ class LeadingTrainer:
                 bar.set_postfix(loss=f"{losses[-1]:.3f}")
         return sum(losses) / len(losses)
 
+    @torch.no_grad()
+    def _evaluate_epoch(self) -> dict[str, float]:
+        r"""Validation after an epoch: over the memory, or with ``eval_reencode`` over nodes
+        re-encoded by the current LM (the validation and test nodes for the graph-free head,
+        every node otherwise). Those encodings are neither written to memory, nor counted, nor
+        timed: they measure the model, they are not part of its training."""
+        if not self.cfg.eval_reencode or self.epoch == 0:
+            return self.evaluate()
+        n = self.graph.num_nodes
+        ids = torch.arange(n)
+        if self.head.kind == "mlp":
+            ids = torch.cat([self.splits["valid"], self.splits["test"]])
+        h = self.memory.read(torch.arange(n, device=self.device))
+        h[ids.to(self.device)] = self.encoder.encode_all(
+            self.tokens, ids, batch_size=self.cfg.encode_batch_size, progress=False
+        ).to(self.device)
+        return self.evaluate(h)
+
     def _record(self, loss: float, epoch_time: float, encodings: int) -> dict:
         row = {
             "epoch": self.epoch,
             "train_loss": loss,
-            **self.evaluate(),
+            **self._evaluate_epoch(),
             "epoch_time_s": epoch_time,
             "lm_encodings": encodings,
             "memory_staleness_mean": float(self.memory.staleness().float().mean()),

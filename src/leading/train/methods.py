@@ -9,15 +9,18 @@ Every method yields node embeddings :obj:`[N, d]` that the downstream evaluation
 * ``"supervised"``: the LM fine-tuned with a graph-less MLP head on the training labels only
   ("Supervised-FT"). It reuses :class:`~leading.train.leading.LeadingTrainer` with the overrides
   of :func:`method_overrides`: with the ``"mlp"`` head each target's loss depends on its own LM
-  embedding alone, and pipeline 2 is off, so this is plain supervised fine-tuning with the same
-  optimizer, head warm-up (a probe on the frozen LM first), epochs, early stopping and model
-  selection on validation as LEADING.
+  embedding alone, and pipeline 2 is off, so this is plain supervised fine-tuning (its cost is
+  the targets' encodings alone) with the same optimizer, head warm-up (a probe on the frozen LM
+  first), epochs, early stopping and model selection on validation as LEADING; validation
+  re-encodes the validation and test nodes with the current LM (``eval_reencode``: uncounted,
+  untimed).
 * ``"coupled"``: LM + GraphSAGE trained end to end the naive way: every node of each target's
   sampled subgraph (``fanouts``) is encoded with gradient (``grad_hops=-1``); no memory is read
-  during training, so pipeline 2 is off. The memory-hungry reference that LEADING replaces.
+  during training, so pipeline 2 is off, and validation re-encodes every node. The
+  memory-hungry reference that LEADING replaces.
 * ``"gas"``: GNNAutoScale style: the targets and their sampled 1-hop neighbors are encoded with
   gradient (``grad_hops=1``), deeper hops are read from the memory, which only these encodings
-  keep fresh (historical embeddings; pipeline 2 off).
+  keep fresh (historical embeddings; pipeline 2 off); validation re-encodes every node.
 * ``"glem"``: GLEM's variational EM between the LM and a GNN (:mod:`leading.train.glem`).
 
 The ablation of LEADING's two ideas needs no method of its own: ``--grad-hops -1 --scope
@@ -39,15 +42,16 @@ FINETUNING_METHODS = ("leading", "supervised", "coupled", "gas")
 #: Configuration changes per method (methods not listed use the configuration unchanged).
 METHOD_OVERRIDES: dict[str, dict[str, Any]] = {
     "supervised": {
-        "head": "mlp", "refresh_batch_size": None, "refresh_fraction": 1.0, "pseudo_labels": 0.0
+        "head": "mlp", "refresh_batch_size": 0, "refresh_fraction": None, "pseudo_labels": 0.0,
+        "eval_reencode": True,
     },
     "coupled": {
         "head": "sage", "scope": "subgraph", "grad_hops": -1, "refresh_batch_size": 0,
-        "refresh_fraction": None, "pseudo_labels": 0.0,
+        "refresh_fraction": None, "pseudo_labels": 0.0, "eval_reencode": True,
     },
     "gas": {
         "head": "sage", "scope": "subgraph", "grad_hops": 1, "refresh_batch_size": 0,
-        "refresh_fraction": None, "pseudo_labels": 0.0,
+        "refresh_fraction": None, "pseudo_labels": 0.0, "eval_reencode": True,
     },
 }
 
