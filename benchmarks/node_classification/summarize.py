@@ -18,31 +18,47 @@ def pct(values: list[float]) -> str:
     return "/".join(f"{100 * v:.1f}" for v in values)
 
 
-def main() -> None:
+def cell(r: dict, gnn: str) -> str:
+    d = r["downstream"][gnn] if gnn != "e2e" else r.get("e2e")
+    return f"{100 * d['mean']:.1f} ± {100 * d['std']:.1f}" if d else "-"
+
+
+def table(names: list[str], tag: str = "") -> dict[str, dict]:
+    r"""Prints one markdown row per result file ``<name><tag>.json`` that exists."""
     print("| method | GCN test | GAT test | end-to-end head test | seeds |")
     print("|---|---|---|---|---|")
     runs = {}
-    for name in ("shallow", "pretrained", "supervised", "leading"):
-        path = ROOT / f"{name}.json"
-        if not path.exists():
-            continue
-        r = runs[name] = json.loads(path.read_text())
-        cells = [
-            f"{100 * r['downstream'][g]['mean']:.1f} ± {100 * r['downstream'][g]['std']:.1f}"
-            for g in ("gcn", "gat")
-        ]
-        e2e = r.get("e2e") if name == "leading" else None  # the graph head's own output
-        e2e_cell = f"{100 * e2e['mean']:.1f} ± {100 * e2e['std']:.1f}" if e2e else "-"
-        print(f"| {name} | {cells[0]} | {cells[1]} | {e2e_cell} | {len(r['seeds'])} |")
+    for name in names:
+        path = ROOT / f"{name}{tag}.json"
+        if path.exists():
+            r = runs[name] = json.loads(path.read_text())
+            e2e = cell(r, "e2e") if name.startswith("leading") else "-"
+            print(f"| {name} | {cell(r, 'gcn')} | {cell(r, 'gat')} | {e2e} | {len(r['seeds'])} |")
+    return runs
+
+
+def paired(a: dict, b: dict, name_a: str, name_b: str) -> None:
+    r"""Per-seed differences on the seeds that both runs share."""
+    for g in ("gcn", "gat"):
+        acc_a = dict(zip(a["seeds"], a["downstream"][g]["test_acc"], strict=True))
+        acc_b = dict(zip(b["seeds"], b["downstream"][g]["test_acc"], strict=True))
+        seeds = sorted(set(acc_a) & set(acc_b))
+        diff = [acc_a[s] - acc_b[s] for s in seeds]
+        wins = sum(d > 0 for d in diff)
+        mean = 100 * sum(diff) / len(diff)
+        print(f"- {g}, {name_a} minus {name_b}: {' '.join(f'{100 * d:+.1f}' for d in diff)} "
+              f"(mean {mean:+.2f}; ahead on {wins} of {len(diff)} seeds)")
+
+
+def main() -> None:
+    runs = table(["shallow", "pretrained", "supervised", "glem", "leading", "leading_lora_r8"])
     if "leading" in runs and "pretrained" in runs:
-        print("\nPer seed (GCN, GAT test accuracy, leading minus pretrained):")
-        a, b = runs["leading"], runs["pretrained"]
-        for g in ("gcn", "gat"):
-            diff = [x - y for x, y in zip(a["downstream"][g]["test_acc"],
-                                          b["downstream"][g]["test_acc"], strict=False)]
-            wins = sum(d > 0 for d in diff)
-            print(f"- {g}: {' '.join(f'{100 * d:+.1f}' for d in diff)} "
-                  f"(leading ahead on {wins} of {len(diff)} seeds)")
+        print("\nPer seed (test accuracy):")
+        paired(runs["leading"], runs["pretrained"], "leading", "pretrained")
+        if "leading_lora_r8" in runs:
+            paired(runs["leading_lora_r8"], runs["leading"], "LoRA r=8", "full fine-tuning")
+            paired(runs["leading_lora_r8"], runs["pretrained"], "LoRA r=8", "pretrained")
+        a = runs["leading"]
         t = a["train"]
         print(
             f"\nLEADING cost: {t['epoch_time_s']:.0f} s per epoch, peak RSS "
@@ -50,6 +66,10 @@ def main() -> None:
             f"per target and {t['encodings_per_node_per_epoch']:.2f} per node per epoch; "
             f"wall time {a['wall_time_s'] / 60:.0f} min for {len(a['seeds'])} seeds"
         )
+    print("\nCora at 60/20/20 (Appendix F):")
+    high = table(["shallow", "pretrained", "supervised", "leading"], "_60_20_20")
+    if "leading" in high and "pretrained" in high:
+        paired(high["leading"], high["pretrained"], "leading", "pretrained (60/20/20)")
     rows = []
     for path in sorted(ROOT.glob("sweep*.json")):
         rows += json.loads(path.read_text())
