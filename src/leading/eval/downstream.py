@@ -205,9 +205,9 @@ def _fit(
     patience: int,
 ) -> dict[str, Any]:
     r"""Trains one model; returns the selected epoch, its validation scores and the predictions
-    of all nodes at that epoch. Only training and validation labels are passed in."""
+    (and logits) of all nodes at that epoch. Only training and validation labels are passed in."""
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-    best_acc, best_loss, best_epoch, best_pred = -1.0, math.inf, 0, None
+    best_acc, best_loss, best_epoch, best_pred, best_out = -1.0, math.inf, 0, None, None
     since_best, epoch = 0, 0
     for epoch in range(1, epochs + 1):
         model.train()
@@ -223,7 +223,7 @@ def _fit(
             valid_acc = accuracy(out[valid_idx], y_valid)
         if valid_acc > best_acc or (valid_acc == best_acc and valid_loss < best_loss):
             best_acc, best_loss, best_epoch = valid_acc, valid_loss, epoch
-            best_pred = out.argmax(dim=-1)
+            best_pred, best_out = out.argmax(dim=-1), out
             since_best = 0
         else:
             since_best += 1
@@ -235,6 +235,7 @@ def _fit(
         "best_epoch": best_epoch,
         "epochs_run": epoch,
         "pred": best_pred,
+        "logits": best_out,
     }
 
 

@@ -84,6 +84,11 @@ class LeadingTrainer:
         config (Config): Settings (training, head, refresh and propagation groups).
         run_dir (str or Path, optional): Where checkpoints and ``metrics.csv`` go.
         seed (int): Seed of every random choice (batches, sampling, dropout, head init).
+        tokens (TokenizedTexts, optional): The node texts already tokenized.
+        pseudo_labels (tuple[Tensor, Tensor], optional): Pseudo-labels given from outside as
+            ``(node ids, labels)`` (GLEM's, :mod:`leading.train.glem`): these nodes become
+            targets after the head warm-up instead of the head's most confident ones (then
+            ``config.pseudo_labels`` is ignored). No training node may be among them.
     """
 
     def __init__(
@@ -95,6 +100,7 @@ class LeadingTrainer:
         run_dir: str | Path | None = None,
         seed: int = 0,
         tokens: TokenizedTexts | None = None,
+        pseudo_labels: tuple[Tensor, Tensor] | None = None,
     ) -> None:
         if graph.y is None:
             raise ValueError(f"{graph.name}: node classification needs labels")
@@ -120,6 +126,16 @@ class LeadingTrainer:
         self.targets = splits["train"]
         num_unlabeled = n - self.targets.numel()
         self.num_pseudo = int(round(config.pseudo_labels * num_unlabeled))
+        self.given_pseudo = None
+        if pseudo_labels is not None:
+            ids, labels = (torch.as_tensor(t).long().view(-1).cpu() for t in pseudo_labels)
+            if ids.numel() != labels.numel() or ids.unique().numel() != ids.numel():
+                raise ValueError("pseudo_labels: expected distinct node ids, one label each")
+            if bool(torch.isin(ids, splits["train"]).any()):
+                raise ValueError("pseudo_labels: training nodes keep their own labels")
+            if ids.numel() and (labels.min() < 0 or labels.max() >= graph.num_classes):
+                raise ValueError(f"pseudo_labels: labels outside [0, {graph.num_classes})")
+            self.given_pseudo, self.num_pseudo = (ids, labels), ids.numel()
         num_targets = self.targets.numel() + self.num_pseudo
         self.steps_per_epoch = math.ceil(num_targets / config.batch_size)
         if config.refresh_fraction is not None:
@@ -262,6 +278,11 @@ class LeadingTrainer:
         r"""Labels the :obj:`num_pseudo` most confident non-training nodes with the warmed-up
         head's propagated predictions and makes them targets too."""
         if self.num_pseudo == 0:
+            return
+        if self.given_pseudo is not None:  # from outside (GLEM), not from this head
+            ids, labels = self.given_pseudo
+            self.labels[ids] = labels
+            self.targets = torch.cat([self.splits["train"], ids.sort().values])
             return
         self.head.eval()
         node_ids, edge_index = self._full_graph()
