@@ -66,6 +66,15 @@ class Config:
     grad_clip: float = 1.0
     grad_accum: int = 1
     pseudo_labels: float = 0.5  # fraction of unlabeled nodes added as pseudo-labelled targets
+    # GLEM (--method glem; see leading.train.glem): after pre-training the LM and the GNN on the
+    # training labels, glem_rounds EM rounds of an LM step (glem_lm_epochs epochs, training labels
+    # + the GNN's pseudo-labels) and a GNN step (glem_gnn on the LM's embeddings, training labels
+    # + the LM's pseudo-labels); each step pseudo-labels this fraction of the non-training nodes,
+    # the most confident first
+    glem_rounds: int = 1
+    glem_pseudo_ratio: float = 0.2
+    glem_lm_epochs: int = 1
+    glem_gnn: str = "gcn"
     select_pretrained: bool = False  # let epoch 0 (the un-tuned LM) win model selection
     refit_head: bool = True  # refit the head on the final embeddings (its reported accuracy)
     patience: int = 3  # early stopping on validation accuracy (epochs without improvement)
@@ -113,14 +122,23 @@ class Config:
         _check_types(self)
         if self.method not in METHODS:
             raise ConfigError(f"method must be one of {METHODS}, got {self.method!r}")
-        # "mlp" (no graph) is the head of the supervised baseline, which sets it itself
+        # "mlp" (no graph) is the head of the supervised baseline (and of GLEM's LM steps),
+        # which set it themselves
         if self.head not in ("implicit", "appnp", "gcn", "sage") and not (
-            self.head == "mlp" and self.method == "supervised"
+            self.head == "mlp" and self.method in ("supervised", "glem")
         ):
             raise ConfigError(
-                "head must be implicit, appnp, gcn or sage (mlp only with method supervised), "
-                f"got {self.head!r}"
+                "head must be implicit, appnp, gcn or sage (mlp only with method supervised or "
+                f"glem), got {self.head!r}"
             )
+        if self.glem_gnn.lower() not in ("gcn", "gat", "sage", "graphsage", "appnp", "mlp"):
+            raise ConfigError(
+                f"glem_gnn must be gcn, gat, sage, appnp or mlp, got {self.glem_gnn!r}"
+            )
+        if self.glem_rounds < 0:
+            raise ConfigError(f"glem_rounds must be >= 0, got {self.glem_rounds}")
+        if not 0 <= self.glem_pseudo_ratio <= 1:
+            raise ConfigError(f"glem_pseudo_ratio must be in [0, 1], got {self.glem_pseudo_ratio}")
         if self.shallow_kind not in ("tfidf", "bow"):
             raise ConfigError(f"shallow_kind must be tfidf or bow, got {self.shallow_kind!r}")
         if self.task not in TASKS:
@@ -141,7 +159,8 @@ class Config:
                 f"backward_init must be zero, grad, history or damped, got {self.backward_init!r}"
             )
         for name in (
-            "seeds", "batch_size", "max_length", "grad_accum", "hidden", "shallow_max_features"
+            "seeds", "batch_size", "max_length", "grad_accum", "hidden", "shallow_max_features",
+            "glem_lm_epochs",
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")

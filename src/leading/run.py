@@ -31,6 +31,7 @@ from leading.eval.downstream import DownstreamConfig, evaluate_downstream, forma
 from leading.text.encoder import TextEncoder
 from leading.text.lora import maybe_apply_lora, save_encoder
 from leading.text.shallow import shallow_features
+from leading.train.glem import GlemTrainer
 from leading.train.leading import LeadingTrainer, peak_rss_mb
 from leading.train.methods import FINETUNING_METHODS, method_overrides
 
@@ -75,6 +76,17 @@ def run_seed(
                 desc="encode (frozen)",
             )
         x = frozen["x"]
+    elif cfg.method == "glem":  # variational EM between the LM and a GNN (leading.train.glem)
+        enc = TextEncoder.from_pretrained(
+            cfg.lm, cfg.pooling, cfg.max_length, cfg.bf16, cfg.torch_device()
+        )
+        torch.manual_seed(seed)
+        out["trainable_params"] = maybe_apply_lora(enc, cfg)
+        res = GlemTrainer(graph, splits, enc, cfg, run_dir=seed_dir, seed=seed).fit()
+        x = res.embeddings
+        out.update(best_epoch=res.best_epoch, train=res.stats, e2e=res.e2e, glem=res.history)
+        if seed_dir is not None and cfg.save_model:
+            save_encoder(enc, seed_dir, inplace=True)
     else:
         enc = TextEncoder.from_pretrained(
             cfg.lm, cfg.pooling, cfg.max_length, cfg.bf16, cfg.torch_device()

@@ -94,7 +94,7 @@ def test_method_overrides():
     }
     for m in ("leading", "pretrained", "shallow"):
         assert method_overrides(m) == {}
-    assert set(FINETUNING_METHODS) == {"leading", "supervised", "coupled", "gas"}
+    assert set(FINETUNING_METHODS) == {"leading", "supervised", "coupled", "gas", "glem"}
     method_overrides("supervised")["head"] = "gcn"  # a copy: the mapping is not changed
     assert method_overrides("supervised")["head"] == "mlp"
     with pytest.raises(ValueError, match="unknown method 'magic'"):

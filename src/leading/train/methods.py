@@ -21,7 +21,11 @@ Every method yields node embeddings :obj:`[N, d]` that the downstream evaluation
 * ``"gas"``: GNNAutoScale style: the targets and their sampled 1-hop neighbors are encoded with
   gradient (``grad_hops=1``), deeper hops are read from the memory, which only these encodings
   keep fresh (historical embeddings; pipeline 2 off); validation re-encodes every node.
-* ``"glem"``: GLEM's variational EM between the LM and a GNN (:mod:`leading.train.glem`).
+* ``"glem"``: GLEM's variational EM between the LM and a GNN (:mod:`leading.train.glem`): LM
+  steps with the supervised configuration (the MLP head's overrides, here plus no head refit)
+  on the training labels plus the GNN's pseudo-labels, alternating with GNN steps
+  (``glem_gnn``) on the LM's frozen embeddings with the training labels plus the LM's
+  pseudo-labels. Its embeddings are the final LM's; its end-to-end accuracy is the final GNN's.
 
 The ablation of LEADING's two ideas needs no method of its own: ``--grad-hops -1 --scope
 subgraph`` turns neighbor decoupling off, ``--head appnp`` (explicit, unrolled propagation)
@@ -36,8 +40,9 @@ from leading.config import METHODS
 
 __all__ = ["FINETUNING_METHODS", "METHOD_OVERRIDES", "method_overrides"]
 
-#: The methods that fine-tune the LM with :class:`~leading.train.leading.LeadingTrainer`.
-FINETUNING_METHODS = ("leading", "supervised", "coupled", "gas")
+#: The methods that fine-tune the LM with :class:`~leading.train.leading.LeadingTrainer`
+#: (GLEM in each of its LM steps).
+FINETUNING_METHODS = ("leading", "supervised", "coupled", "gas", "glem")
 
 #: Configuration changes per method (methods not listed use the configuration unchanged).
 METHOD_OVERRIDES: dict[str, dict[str, Any]] = {
@@ -54,6 +59,9 @@ METHOD_OVERRIDES: dict[str, dict[str, Any]] = {
         "refresh_fraction": None, "pseudo_labels": 0.0, "eval_reencode": True,
     },
 }
+# GLEM's LM steps: supervised fine-tuning (its pseudo-labels come from the GNN, not from the
+# head); the LM's predictions come from the classifier trained with it, so no head refit
+METHOD_OVERRIDES["glem"] = {**METHOD_OVERRIDES["supervised"], "refit_head": False}
 
 
 def method_overrides(method: str) -> dict[str, Any]:
