@@ -1,4 +1,5 @@
-r"""Command-line interface: ``leading run``, ``leading embed``, ``leading data info``."""
+r"""Command-line interface: ``leading run``, ``leading embed``, ``leading bench``,
+``leading data info``."""
 
 from __future__ import annotations
 
@@ -71,6 +72,51 @@ def _run(args: argparse.Namespace) -> None:
     run(config_from_args(args))
 
 
+def _bench(args: argparse.Namespace) -> None:
+    from leading.bench.runner import run_bench
+
+    run_bench(
+        mode="quick" if args.quick else "full", out=args.out, studies=args.studies,
+        resume=args.resume, memory_budget_mb=args.memory_budget_mb, timeout_s=args.timeout_s,
+        threads=args.threads, device=args.device, dataset=args.dataset, lm=args.lm,
+        max_length=args.max_length, epochs=args.epochs, head_epochs=args.head_epochs,
+        dry_run=args.dry_run, plots=not args.no_plots,
+    )
+
+
+def _add_bench_parser(sub) -> None:
+    from leading.bench.measure import DEFAULT_MEMORY_BUDGET_MB
+    from leading.bench.studies import STUDIES
+
+    bench = sub.add_parser(
+        "bench", help="the paper's efficiency studies (Tables 4-6, Figures 3-5), one fresh "
+        "process per configuration: efficiency.json, summary.md and plots",
+    )
+    bench.add_argument("--quick", action="store_true",
+                       help="fewer points, 32 tokens, 1 epoch (minutes instead of an hour)")
+    bench.add_argument("--out", help="results directory (default: benchmarks/results/"
+                       "efficiency, or efficiency-quick with --quick)")
+    bench.add_argument("--studies", nargs="+", choices=STUDIES, help="a subset of the studies")
+    bench.add_argument("--resume", action="store_true",
+                       help="keep the ok / oom rows of OUT/efficiency.json, run the rest")
+    bench.add_argument("--memory-budget-mb", type=float, default=DEFAULT_MEMORY_BUDGET_MB,
+                       help="kill a run above this resident set size and report it as OOM "
+                       "(default: %(default)s)")
+    bench.add_argument("--timeout-s", type=float, help="wall-time limit of one configuration")
+    bench.add_argument("--threads", type=int, help="torch threads of each run")
+    bench.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:1 ...")
+    bench.add_argument("--dataset", default="cora")
+    bench.add_argument("--lm", default="minilm")
+    bench.add_argument("--max-length", type=int, help="tokens per text (default: 64, quick 32)")
+    bench.add_argument("--epochs", type=int,
+                       help="LM epochs of the studies that report accuracy (default: 3, quick 1)")
+    bench.add_argument("--head-epochs", type=int, help="head warm-up epochs (default: 100, "
+                       "quick 10)")
+    bench.add_argument("--dry-run", action="store_true", help="print the plan, run nothing")
+    bench.add_argument("--no-plots", action="store_true", help="write efficiency.json only")
+    bench.set_defaults(func=_bench)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="leading", description="End-to-end LM + GNN fine-tuning on text-attributed graphs."
@@ -93,6 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     embed.add_argument("--quiet", action="store_true")
     embed.add_argument("--out", required=True, help="output file (torch.save of a [N, d] tensor)")
     embed.set_defaults(func=_embed)
+
+    _add_bench_parser(sub)
 
     data = sub.add_parser("data", help="inspect datasets")
     dsub = data.add_subparsers(dest="data_command", required=True)

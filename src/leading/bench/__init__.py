@@ -1,0 +1,1 @@
+r"""``leading bench``: trustworthy cost measurements and the paper's efficiency studies."""
