@@ -25,6 +25,8 @@ __all__ = ["Config", "add_config_arguments", "config_from_args"]
 
 METHODS = ("leading", "pretrained", "shallow", "supervised", "glem", "coupled", "gas")
 TASKS = ("node", "link")
+#: The methods of ``--task link`` (see :mod:`leading.run_link`).
+LINK_METHODS = ("leading", "pretrained", "shallow", "supervised")
 
 
 @dataclass
@@ -39,6 +41,16 @@ class Config:
     seeds: int = 3  # number of seeds; seed s uses its own split and its own fine-tuning
     seed: int = 0  # first seed
     task: str = "node"  # node (classification) | link (prediction)
+    # link prediction (--task link; methods leading, pretrained, shallow, supervised; see
+    # leading.run_link): auto (canonical if the dataset has one, else low) | low (10/30/60
+    # train/valid/test edges) | high (85/5/10) | A/B/C percentages | canonical (e.g. OGB's)
+    link_split: str = "auto"
+    link_decoder: str = "dot"  # dot | mlp (MLP on the Hadamard product of the two embeddings)
+    link_dim: int = 64  # output embedding size of the LEADING link head
+    link_negatives: int = 1  # training negatives (corrupted destinations) per positive edge
+    link_eval_negatives: int = 100  # fixed negatives ranked against each valid/test positive
+    link_edges_per_epoch: int | None = 512  # training edges per LM epoch (None: all of them)
+    hits_k: list[int] = field(default_factory=lambda: [10])  # Hits@K reported for each K
     # language model
     # leading | pretrained | shallow (TF-IDF/BoW, no LM) | supervised (LM + MLP head, no graph)
     # | glem (variational EM) | coupled (every sampled node with gradient) | gas (1 hop with
@@ -143,6 +155,7 @@ class Config:
             raise ConfigError(f"shallow_kind must be tfidf or bow, got {self.shallow_kind!r}")
         if self.task not in TASKS:
             raise ConfigError(f"task must be one of {TASKS}, got {self.task!r}")
+        self._validate_link()
         if self.grad_hops < -1:
             raise ConfigError(f"grad_hops must be >= -1 (-1 = every hop), got {self.grad_hops}")
         if self.grad_hops != 0 and self.scope != "subgraph":
@@ -174,6 +187,34 @@ class Config:
             raise ConfigError(f"alpha must be in (0, 1], got {self.alpha}")
         if self.refresh_fraction is not None and self.refresh_fraction < 0:
             raise ConfigError(f"refresh_fraction must be >= 0, got {self.refresh_fraction}")
+
+    def _validate_link(self) -> None:
+        r"""Checks the link-prediction fields (``link_split`` with
+        :func:`leading.data.link_splits.parse_link_split`)."""
+        from leading.data.link_splits import parse_link_split
+
+        if self.link_split.strip().lower() != "auto":
+            parse_link_split(self.link_split)
+        if self.task == "link" and self.method not in LINK_METHODS:
+            raise ConfigError(
+                f"task link supports methods {LINK_METHODS}, got method {self.method!r}"
+            )
+        if self.task == "link" and self.grad_hops != 0:
+            raise ConfigError(
+                "task link trains with neighbor decoupling only (grad_hops 0), got "
+                f"{self.grad_hops}"
+            )
+        if self.link_decoder not in ("dot", "mlp"):
+            raise ConfigError(f"link_decoder must be dot or mlp, got {self.link_decoder!r}")
+        for name in ("link_dim", "link_negatives", "link_eval_negatives"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.link_edges_per_epoch is not None and self.link_edges_per_epoch < 1:
+            raise ConfigError(
+                f"link_edges_per_epoch must be >= 1 or None (all), got {self.link_edges_per_epoch}"
+            )
+        if not self.hits_k or any(k < 1 for k in self.hits_k):
+            raise ConfigError(f"hits_k must be one or more integers >= 1, got {self.hits_k}")
 
     def torch_device(self):
         r"""The :class:`torch.device` that :obj:`device` names (``auto``: CUDA when available)."""
