@@ -1,0 +1,265 @@
+r"""LEADING for link prediction on a tiny text-attributed graph (36 nodes in 3 communities whose
+texts give the community away) with a tiny random BERT: which rows reach the LM, the encoding
+counters, the graph the head propagates over, and that training lowers the loss."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import pytest
+import torch
+
+from leading.config import Config
+from leading.data.graph import TextAttributedGraph
+from leading.data.link_splits import make_link_split
+from leading.errors import ConfigError
+from leading.text.encoder import TextEncoder
+from leading.train.link import LinkTrainer
+from leading.train.methods import method_overrides
+
+WORDS = [
+    ["graph", "neural", "network", "node", "edge"],
+    ["protein", "cell", "gene", "dna", "enzyme"],
+    ["stock", "market", "price", "trade", "bank"],
+]
+N = 36
+
+
+def tiny_graph(seed: int = 0) -> TextAttributedGraph:
+    r"""Node :obj:`i` in community :obj:`i % 3`, 4 of its words; three edges inside it."""
+    g = torch.Generator().manual_seed(seed)
+    texts, src, dst = [], [], []
+    for i in range(N):
+        c = i % 3
+        texts.append(" ".join(WORDS[c][j] for j in torch.randint(0, 5, (4,), generator=g)))
+        same = [j for j in range(c, N, 3) if j != i]
+        for k in torch.randperm(len(same), generator=g)[:3].tolist():
+            src.append(i)
+            dst.append(same[k])
+    return TextAttributedGraph(texts, torch.tensor([src, dst]), name="tiny")
+
+
+def small_config(**changes) -> Config:
+    values = dict(
+        task="link", link_split="60/20/20", link_eval_negatives=10, hits_k=[1, 5],
+        refresh_fraction=None, epochs=2, head_epochs=5, batch_size=4, hidden=16, link_dim=8,
+        progress=False, eval_steps=20, bf16=False, max_length=16, fanouts=[3, 2],
+        link_edges_per_epoch=12, downstream=["gcn"],
+    )
+    values.update(changes)
+    return Config(**values)
+
+
+@pytest.fixture(scope="module")
+def graph():
+    return tiny_graph()
+
+
+@pytest.fixture(scope="module")
+def split(graph):
+    return make_link_split(graph, "60/20/20", seed=0, num_neg_targets=10)
+
+
+@pytest.fixture
+def make_encoder(bert_tokenizer, make_bert):
+    def make(seed: int = 0) -> TextEncoder:
+        model = make_bert(len(bert_tokenizer), seed=seed, dtype=torch.float32)
+        return TextEncoder(model, copy.deepcopy(bert_tokenizer), "mean", 16, bf16=False)
+
+    return make
+
+
+def held_out_keys(split) -> set[tuple[int, int]]:
+    return {tuple(sorted(e)) for e in torch.cat([split.valid, split.test], 1).t().tolist()}
+
+
+def lm_grads(encoder: TextEncoder) -> dict[str, torch.Tensor]:
+    return {
+        k: (p.grad.clone() if p.grad is not None else torch.zeros_like(p))
+        for k, p in encoder.named_parameters()
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# pipeline 1: only the endpoints of the batch's pairs are encoded with gradient
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scope", ["full", "subgraph"])
+def test_only_endpoint_rows_receive_lm_gradient(graph, split, make_encoder, scope):
+    enc = make_encoder()
+    trainer = LinkTrainer(graph, split, enc, small_config(scope=scope, link_negatives=2), seed=0)
+    n = graph.num_nodes
+    trainer.memory.write(
+        torch.arange(n), enc.encode_all(trainer.tokens, progress=False), with_grad=False
+    )
+    calls = []
+    encode = enc.encode
+
+    def spy(tokens, node_ids):
+        calls.append((node_ids.clone(), torch.is_grad_enabled()))
+        return encode(tokens, node_ids)
+
+    enc.encode = spy
+    drawn = []
+    pairs = trainer.pairs
+
+    def record(edges):
+        out = pairs(edges)
+        drawn.append(out)
+        return out
+
+    trainer.pairs = record
+    head_inputs = []
+
+    def capture(module, args):
+        args[0].retain_grad()
+        head_inputs.append(args)
+
+    trainer.head.register_forward_pre_hook(capture)
+
+    edges = split.train[:, :4]
+    grad_before = trainer.memory.grad_encodings.clone()
+    free_before = trainer.memory.free_encodings.clone()
+    loss = trainer._train_step(edges, with_lm=True)
+    assert math.isfinite(loss)
+
+    (pair_ids, labels), = drawn
+    assert pair_ids.shape == (2, 4 * 3) and labels.tolist() == [1.0] * 4 + [0.0] * 8
+    endpoints = torch.unique(pair_ids)
+    # positives are the batch's edges (randomly oriented); negatives share their source
+    assert {tuple(sorted(e)) for e in pair_ids[:, :4].t().tolist()} == {
+        tuple(sorted(e)) for e in edges.t().tolist()
+    }
+    assert torch.equal(pair_ids[0, 4:], pair_ids[0, :4].repeat_interleave(2))
+    # the LM ran with gradient once, on exactly the distinct endpoints; pipeline 2 without
+    with_grad = [ids for ids, g in calls if g]
+    assert len(with_grad) == 1 and torch.equal(with_grad[0], endpoints)
+    refreshed = torch.cat([ids for ids, g in calls if not g])
+    assert refreshed.numel() == trainer.refresh_size == 4
+    expect_grad = torch.zeros(n, dtype=torch.long)
+    expect_grad[endpoints] = 1
+    assert torch.equal(trainer.memory.grad_encodings - grad_before, expect_grad)
+    expect_free = torch.zeros(n, dtype=torch.long).index_add_(
+        0, refreshed, torch.ones_like(refreshed)
+    )
+    assert torch.equal(trainer.memory.free_encodings - free_before, expect_free)
+    assert not trainer.memory.values.requires_grad
+
+    # the head propagated over training edges only
+    (h, edge_index, node_ids), = head_inputs
+    glob = node_ids[edge_index]
+    assert not ({tuple(sorted(e)) for e in glob.t().tolist()} & held_out_keys(split))
+    if scope == "subgraph":
+        assert torch.equal(node_ids[: endpoints.numel()], endpoints)
+        assert h.size(0) > endpoints.numel()
+
+    # the LM gradient is the vector-Jacobian product of the endpoint rows alone
+    got = lm_grads(enc)
+    assert sum(float(g.abs().sum()) for g in got.values()) > 0
+    rows = endpoints if scope == "full" else torch.arange(endpoints.numel())
+    assert float(h.grad.abs().sum()) > float(h.grad[rows].abs().sum())  # neighbors got grad
+    enc.zero_grad(set_to_none=True)
+    torch.autograd.backward(encode(trainer.tokens, endpoints), h.grad[rows])
+    ref = lm_grads(enc)
+    for k in got:
+        torch.testing.assert_close(got[k], ref[k], atol=1e-7, rtol=1e-5, msg=k)
+
+
+def test_message_passing_never_sees_held_out_edges(graph, split, make_encoder):
+    trainer = LinkTrainer(graph, split, make_encoder(), small_config(), seed=0)
+    assert torch.equal(trainer.edge_index, split.message_passing_edge_index())
+    seen = []
+    trainer.head.register_forward_pre_hook(lambda m, args: seen.append(args[1].clone()))
+    trainer.fit()  # warm-up, LM epochs, evaluation, refit, final evaluation
+    assert len(seen) > 10
+    held = held_out_keys(split)
+    train = {tuple(sorted(e)) for e in split.train.t().tolist()}
+    for ei in seen:
+        pairs = {tuple(sorted(e)) for e in ei.t().tolist()}
+        assert pairs == train and not (pairs & held)
+
+
+# --------------------------------------------------------------------------------------------
+# training
+# --------------------------------------------------------------------------------------------
+
+
+def test_training_steps_lower_the_loss(graph, split, make_encoder):
+    cfg = small_config(lr_lm=1e-3, lr_head_finetune=1e-2, dropout=0.0, epochs=20)
+    trainer = LinkTrainer(graph, split, make_encoder(), cfg, seed=0)
+    n = graph.num_nodes
+    trainer.memory.write(
+        torch.arange(n), trainer.encoder.encode_all(trainer.tokens, progress=False), False
+    )
+    fixed = trainer.pairs(split.train[:, :8])
+    trainer.pairs = lambda edges: fixed  # the same pairs every step
+    lm_before = {k: v.clone() for k, v in trainer.encoder.state_dict().items()}
+    losses = []
+    for _ in range(20):
+        losses.append(trainer._train_step(split.train[:, :8], with_lm=True))
+        trainer._optimizer_step(with_lm=True)
+    assert losses[-1] < 0.5 * losses[0]
+    changed = [k for k, v in trainer.encoder.state_dict().items()
+               if not torch.equal(v, lm_before[k])]
+    assert changed  # the LM itself was updated
+
+
+def test_fit_counts_encodings_and_reports_metrics(graph, split, make_encoder, tmp_path):
+    cfg = small_config(epochs=2, patience=10)
+    trainer = LinkTrainer(graph, split, make_encoder(), cfg, run_dir=tmp_path, seed=0)
+    assert trainer.edges_per_epoch == 12 and trainer.steps_per_epoch == 3  # capped epoch
+    grad_calls = []
+    encode = trainer.encoder.encode
+
+    def spy(tokens, node_ids):
+        if torch.is_grad_enabled():
+            grad_calls.append(node_ids.numel())
+        return encode(tokens, node_ids)
+
+    trainer.encoder.encode = spy
+    res = trainer.fit()
+    n = graph.num_nodes
+    assert len(grad_calls) == 2 * 3
+    assert int(trainer.memory.grad_encodings.sum()) == sum(grad_calls)
+    # without gradient: the prefill, 2 epochs x 3 steps x 4 refreshes, the final encoding
+    assert int(trainer.memory.free_encodings.sum()) == n + 2 * 3 * 4 + n
+    assert res.stats["grad_encodings_per_epoch"] == sum(grad_calls) / 2
+    assert res.stats["encodings_per_target_per_epoch"] == pytest.approx(
+        (sum(grad_calls) + 2 * 3 * 4) / sum(grad_calls)
+    )
+    assert res.stats["lm_epochs_run"] == 2 and res.best_epoch in (1, 2)
+    assert res.embeddings.shape == (n, 32)
+    assert [r["epoch"] for r in res.history] == [0, 1, 2]
+    for key in ("valid_auc", "valid_mrr", "valid_hits@1", "test_hits@5"):
+        assert 0.0 <= res.history[-1][key] <= 1.0
+        assert 0.0 <= res.e2e[key] <= 1.0
+    lines = (tmp_path / "metrics.csv").read_text().splitlines()
+    assert lines[0].startswith("epoch,train_loss,valid_auc,valid_mrr") and len(lines) == 4
+
+
+def test_supervised_overrides_give_a_graph_free_head(graph, split, make_encoder):
+    cfg = small_config(method="supervised").replace(**method_overrides("supervised"))
+    trainer = LinkTrainer(graph, split, make_encoder(), cfg, seed=0)
+    assert trainer.head.kind == "mlp" and trainer.refresh_size == 0  # pipeline 2 off
+    res = trainer.fit()
+    n = graph.num_nodes
+    assert res.embeddings.shape == (n, 32)
+    # validation re-encodes every node but neither counts nor stores it: only the prefill and
+    # the final encoding are gradient-free encodings
+    assert int(trainer.memory.free_encodings.sum()) == 2 * n
+    assert res.stats["encodings_per_target_per_epoch"] == 1.0
+
+
+def test_config_errors_for_link_task():
+    with pytest.raises(ConfigError, match="task link supports methods"):
+        Config(task="link", method="glem")
+    with pytest.raises(ConfigError, match="link_decoder must be dot or mlp"):
+        Config(task="link", link_decoder="cosine")
+    with pytest.raises(ConfigError, match="hits_k must be one or more integers >= 1"):
+        Config(task="link", hits_k=[0])
+    with pytest.raises(ConfigError, match="link_edges_per_epoch must be >= 1"):
+        Config(task="link", link_edges_per_epoch=0)
+    with pytest.raises(ConfigError, match="neighbor decoupling only"):
+        Config(task="link", grad_hops=1, scope="subgraph")
