@@ -162,6 +162,10 @@ def run(cfg: Config) -> dict[str, Any]:
     Returns:
         dict: The content of ``results.json``.
     """
+    if cfg.task == "link":  # link prediction: its own protocol (leading.run_link)
+        from leading.run_link import run_link
+
+        return run_link(cfg)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     t0 = time.perf_counter()

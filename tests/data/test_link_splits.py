@@ -266,3 +266,19 @@ def test_ogbl_citation2_through_the_mrr_protocol(tmp_path):
     assert res["hits@3"] == 0.0 and res["hits@4"] == 1.0
     assert res["auc"] == 0.5  # positives 0, 0 against first negatives (5, 1) -> 0, (4, 0) -> 0
 
+
+def test_ogbl_citation2_run(tmp_path):
+    from leading.run import run
+
+    write_citation2(tmp_path)
+    cfg = Config(
+        task="link", dataset="ogbl-citation2", data_dir=str(tmp_path), method="shallow",
+        seeds=1, downstream=["sage"], progress=False, out_dir=str(tmp_path / "out"),
+        hits_k=[1, 3],
+    )
+    res = run(cfg)
+    sizes = res["split_sizes"]
+    assert sizes["test"] == 2 and sizes["neg_targets_per_positive"] == 3
+    assert sizes["message_passing_edges"] == 5 and res["link_split_spec"] == "canonical"
+    cell = res["downstream"]["sage"]["mrr"]
+    assert len(cell["test"]) == 1 and 1 / 4 <= cell["test"][0] <= 1.0  # 3 negatives: rank <= 4
