@@ -76,8 +76,8 @@ def main(root: Path) -> None:
         print("|---|---|---|---|---|---|---|---|---|")
         print("\n".join(lines))
     seeds = {len(r["seeds"]) for r in runs.values()}
-    print(f"\nseeds per cell: {sorted(seeds)}; negatives per positive for MRR/Hits: "
-          f"{first['split_sizes']['neg_targets_per_positive']}")
+    k = first.get("split_sizes", {}).get("neg_targets_per_positive", "?")
+    print(f"\nseeds per cell: {sorted(seeds)}; negatives per positive for MRR/Hits: {k}")
 
 
 if __name__ == "__main__":
