@@ -62,6 +62,13 @@ def test_watchdog_turns_a_run_above_the_budget_into_an_oom_row(tmp_path):
     assert row["wall_time_s"] < 30 and row["exit_code"] == -9
 
 
+def test_watchdog_keeps_memory_free_for_the_machine():
+    code = "import time; time.sleep(60)"
+    row = measure({}, memory_budget_mb=None, min_free_mb=2**40, command=child(code))
+    assert row["status"] == "oom" and "left on the machine" in row["error"]
+    assert "memory_budget_mb" not in row
+
+
 def test_a_child_killed_by_sigkill_is_an_oom_row():
     code = "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"
     row = measure({}, command=child(code))

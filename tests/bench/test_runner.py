@@ -118,7 +118,7 @@ def test_oom_points_are_rows_and_plotted(tmp_path):
     doc = run_bench("full", out, studies=["fig4_5_batch_size"], measure_fn=FakeMeasure(),
                     log=lambda s: None, progress=False)
     oom = [r for r in doc["rows"] if r["status"] == "oom"]
-    assert [(r["method"], r["batch_size"]) for r in oom] == [("coupled", 128)]
+    assert [(r["method"], r["batch_size"]) for r in oom] == [("coupled", 64), ("coupled", 128)]
     assert oom[0]["peak_mem_mb"] == 999
     assert (out / "fig4_memory.png").exists() and (out / "fig5_encodings.png").exists()
     assert not (out / "table5_accuracy_memory.png").exists()

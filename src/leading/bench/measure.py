@@ -12,8 +12,9 @@ previous configuration), and returns one result row:
 * ``wall_time_s``: the child's wall time, start-up included.
 
 The watchdog kills the child's process group as soon as its resident set size goes above
-:obj:`memory_budget_mb`, and the row becomes ``status="oom"`` instead of the machine swapping
-or the kernel killing something else. A child killed by ``SIGKILL`` that the watchdog did not
+:obj:`memory_budget_mb` (or the machine's available memory falls below :obj:`min_free_mb`), and
+the row becomes ``status="oom"`` instead of the machine swapping or the kernel killing something
+else. A child killed by ``SIGKILL`` that the watchdog did not
 kill (the kernel's OOM killer) is an ``oom`` row too. Any other failure is ``status="error"``
 with the message and the end of the child's log: nothing is dropped silently.
 """
@@ -115,6 +116,7 @@ def measure(
     threads: int | None = None,
     poll_s: float = 0.1,
     command: Sequence[str] | None = None,
+    min_free_mb: float | None = 512.0,
 ) -> dict[str, Any]:
     r"""Runs one configuration in a fresh process and returns its result row.
 
@@ -129,6 +131,8 @@ def measure(
         poll_s (float): Seconds between two memory readings.
         command (Sequence[str], optional): The child's command line instead of the worker's
             (tests); it receives the spec and result paths as its last two arguments.
+        min_free_mb (float, optional): Also kill the child (``"oom"``) when the machine has
+            less memory than this available, whatever the budget: other processes need it too.
 
     Returns:
         dict: The row: ``status`` (``ok``, ``oom`` or ``error``), the figures listed in the
@@ -166,6 +170,14 @@ def measure(
                         killed = (
                             f"killed by the memory watchdog: resident set {rss:.0f} MiB above "
                             f"the budget of {memory_budget_mb:.0f} MiB"
+                        )
+                        _kill_group(proc)
+                        break
+                    free = psutil.virtual_memory().available / 2**20
+                    if min_free_mb is not None and free < min_free_mb:
+                        killed = (
+                            f"killed by the memory watchdog: {free:.0f} MiB left on the machine "
+                            f"(below {min_free_mb:.0f} MiB) at a resident set of {rss:.0f} MiB"
                         )
                         _kill_group(proc)
                         break

@@ -55,7 +55,12 @@ NOTES = {
     "finetune_time_s": "the whole fine-tuning of the seed (Table 4's running time): model load, "
     "prefill, head warm-up, LM epochs, evaluation and the final encoding",
     "leading": "LEADING with the paper's settings: pipeline 2 encodes as many nodes per step as "
-    "pipeline 1 (refresh_fraction and refresh_batch_size null), no pseudo-labels",
+    "pipeline 1 (refresh_fraction and refresh_batch_size null), no pseudo-labels. In table5, "
+    "fig3, table4 and refresh it propagates over the whole graph (scope full, as leading run "
+    "does; fanouts unused); in fig4_5_* over the sampled subgraphs like coupled and GAS",
+    "supervised": "graph-free MLP head, pipeline 2 off (one encoding per target per epoch); its "
+    "scope is full, so one run stands for every number of hops in fig4_5_hops",
+    "same_run_as": "rows of different studies with the same configuration share one run",
     "status": "ok | oom (above the memory budget, or torch.OutOfMemoryError / MemoryError) | "
     "error (see error) | skipped (see error)",
 }
@@ -222,9 +227,10 @@ def run_bench(
         if p.key not in kept:
             groups.setdefault(p.config_key, []).append(p)
     todo = [k for k, ps in groups.items() if k not in measured and ps[0].skip is None]
+    kept_text = f" ({len(kept)} kept from {path})" if resume else ""
     say(
-        f"leading bench ({mode}): {len(points)} rows ({len(kept)} kept from {path}), "
-        f"{len(todo)} configurations to measure, each in a fresh process"
+        f"leading bench ({mode}): {len(points)} rows{kept_text}, {len(todo)} configurations "
+        "to measure, each in a fresh process"
     )
     if dry_run:
         for key, ps in groups.items():

@@ -4,8 +4,10 @@ A study is a list of :class:`Point`\ s: (study, method label, setting) plus the
 :class:`~leading.config.Config` values that realise it. :func:`plan` builds them for a mode:
 
 * ``"full"``: MiniLM, 64 tokens, 3 LM epochs for the studies that report accuracy (1 for the
-  memory / encoding sweeps), 100 head warm-up epochs;
-* ``"quick"``: 32 tokens, 1 LM epoch, 10 head warm-up epochs and fewer points.
+  memory / encoding sweeps), 100 head warm-up epochs; batch sizes 8, 16, 32, 64, 128; 1-4 hops;
+  L = 2, 3, 5, 10; refresh fractions null, 0.1, 0.25, 0.5, 1 (60 rows, 48 runs);
+* ``"quick"``: 32 tokens, 1 LM epoch, 10 head warm-up epochs; batch sizes 8 and 32; 1-2 hops;
+  L = 2; refresh fractions null and 1 (30 rows, 17 runs).
 
 Common to every point (the paper's LEADING settings): batch size 32, fanouts ``[10, 5]``,
 pipeline 2 as large as pipeline 1 (``refresh_fraction=None``, ``refresh_batch_size=None``), no
@@ -21,8 +23,8 @@ The studies (``STUDIES``):
 * ``fig3``: validation accuracy per epoch of the same three runs.
 * ``table6``: the ablation: LM + APPNP without neighbor decoupling (``grad_hops=-1``), with it
   (``grad_hops=0``), and with implicit modeling too (``head=implicit``), for :math:`L` =
-  ``prop_steps`` 2, 3, 5, 10 (batch 32) and, for the last, batch 32 and 128; all on the same
-  sampled 2-hop subgraphs, 5 neighbors per hop, as in the paper.
+  ``prop_steps`` 2, 3, 5, 10 (batch 32), and LM + ND + IM with :math:`L` = 2 at batch 32 and
+  128; all on sampled 2-hop subgraphs, 5 neighbors per hop, as in the paper.
 * ``fig4_5_batch_size`` and ``fig4_5_hops``: peak memory (Figure 4) and LM encodings per node
   and per target per epoch (Figure 5) of ``coupled``, ``gas``, ``supervised`` (targets only) and
   ``leading``, against the batch size (2 hops, fanouts 10 and 5) and the number of hops
@@ -58,8 +60,8 @@ MODES: dict[str, dict[str, Any]] = {
         "sweep_epochs": 1,  # the memory / encoding sweeps (Figures 4 and 5)
         "ablation_steps": [2, 3, 5, 10],
         "ablation_batch_sizes": [32, 128],
-        "batch_sizes": [8, 32, 128],
-        "hops": [1, 2, 3],
+        "batch_sizes": [8, 16, 32, 64, 128],
+        "hops": [1, 2, 3, 4],
         "refresh_fractions": [None, 0.1, 0.25, 0.5, 1.0],
     },
     "quick": {
