@@ -2,7 +2,6 @@ r"""GLEM (``--method glem``): the LM and a GNN teach each other with pseudo-labe
 with a tiny random BERT. The rule tested hardest: no validation or test label is ever learnt
 from; pseudo-labels are the teaching model's predictions on non-training nodes."""
 
-import copy
 import json
 import math
 from pathlib import Path
@@ -13,11 +12,9 @@ from test_leading import assert_same_state, scrambled
 from test_methods import N, check_results, run_config, tiny_graph, write_dataset
 
 from leading.config import Config
-from leading.data.splits import per_class_split
 from leading.errors import ConfigError
 from leading.eval.downstream import DownstreamConfig, evaluate_downstream
 from leading.run import run
-from leading.text.encoder import TextEncoder
 from leading.train.glem import GlemTrainer, pseudo_label
 from leading.train.leading import LeadingTrainer
 from leading.train.methods import method_overrides
@@ -33,18 +30,6 @@ def graph():
     return tiny_graph()
 
 
-@pytest.fixture(scope="module")
-def splits(graph):
-    return per_class_split(graph.y, 4, 9, 9, seed=0)
-
-
-@pytest.fixture
-def make_encoder(bert_tokenizer, make_bert):
-    def make() -> TextEncoder:
-        model = make_bert(len(bert_tokenizer), seed=0, dtype=torch.float32)
-        return TextEncoder(model, copy.deepcopy(bert_tokenizer), "mean", 16, bf16=False)
-
-    return make
 
 
 def glem_config(**changes) -> Config:

@@ -1,7 +1,6 @@
 r"""``grad_hops``: how many hops of each sampled subgraph are encoded with gradient. 0 is LEADING's
 neighbor decoupling, 1 the GAS baseline, -1 the coupled (no decoupling) baseline."""
 
-import copy
 
 import pytest
 import torch
@@ -11,7 +10,6 @@ from test_methods import SPLIT, check_results, run_config, write_dataset
 from leading.config import Config
 from leading.errors import ConfigError
 from leading.run import run
-from leading.text.encoder import TextEncoder
 from leading.train.leading import LeadingTrainer
 from leading.train.methods import method_overrides
 
@@ -21,20 +19,6 @@ def graph():
     return tiny_graph()
 
 
-@pytest.fixture(scope="module")
-def splits(graph):
-    from leading.data.splits import per_class_split
-
-    return per_class_split(graph.y, 4, 9, 9, seed=0)
-
-
-@pytest.fixture
-def make_encoder(bert_tokenizer, make_bert):
-    def make() -> TextEncoder:
-        model = make_bert(len(bert_tokenizer), seed=0, dtype=torch.float32)
-        return TextEncoder(model, copy.deepcopy(bert_tokenizer), "mean", 16, bf16=False)
-
-    return make
 
 
 def method_config(method: str, **changes) -> Config:

@@ -9,7 +9,6 @@ import torch
 
 from leading.config import Config
 from leading.data.graph import TextAttributedGraph
-from leading.data.splits import per_class_split
 from leading.text.encoder import TextEncoder
 from leading.train.leading import LeadingTrainer
 
@@ -73,19 +72,6 @@ def graph():
     return tiny_graph()
 
 
-@pytest.fixture(scope="module")
-def splits(graph):
-    # 12 training targets (a multiple of batch_size 4), 9 valid, 9 test, 6 nodes in no split
-    return per_class_split(graph.y, 4, 9, 9, seed=0)
-
-
-@pytest.fixture
-def make_encoder(bert_tokenizer, make_bert):
-    def make(seed: int = 0) -> TextEncoder:
-        model = make_bert(len(bert_tokenizer), seed=seed, dtype=torch.float32)
-        return TextEncoder(model, copy.deepcopy(bert_tokenizer), "mean", 16, bf16=False)
-
-    return make
 
 
 def lm_grads(encoder: TextEncoder) -> dict[str, torch.Tensor]:

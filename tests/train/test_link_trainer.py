@@ -4,7 +4,6 @@ counters, the graph the head propagates over, and that training lowers the loss.
 
 from __future__ import annotations
 
-import copy
 import math
 
 import pytest
@@ -60,14 +59,6 @@ def graph():
 def split(graph):
     return make_link_split(graph, "60/20/20", seed=0, num_neg_targets=10)
 
-
-@pytest.fixture
-def make_encoder(bert_tokenizer, make_bert):
-    def make(seed: int = 0) -> TextEncoder:
-        model = make_bert(len(bert_tokenizer), seed=seed, dtype=torch.float32)
-        return TextEncoder(model, copy.deepcopy(bert_tokenizer), "mean", 16, bf16=False)
-
-    return make
 
 
 def held_out_keys(split) -> set[tuple[int, int]]:

@@ -11,11 +11,9 @@ import torch
 
 from leading.config import Config
 from leading.data.graph import TextAttributedGraph
-from leading.data.splits import per_class_split
 from leading.errors import ConfigError
 from leading.graph.head import EndToEndHead
 from leading.run import run
-from leading.text.encoder import TextEncoder
 from leading.text.shallow import shallow_features
 from leading.train.leading import LeadingTrainer
 from leading.train.methods import FINETUNING_METHODS, method_overrides
@@ -70,18 +68,6 @@ def graph() -> TextAttributedGraph:
     return tiny_graph()
 
 
-@pytest.fixture(scope="module")
-def splits(graph):
-    return per_class_split(graph.y, 4, 9, 9, seed=0)
-
-
-@pytest.fixture
-def make_encoder(bert_tokenizer, make_bert):
-    def make() -> TextEncoder:
-        model = make_bert(len(bert_tokenizer), seed=0, dtype=torch.float32)
-        return TextEncoder(model, copy.deepcopy(bert_tokenizer), "mean", 16, bf16=False)
-
-    return make
 
 
 # --------------------------------------------------------------------------------- overrides

@@ -1,0 +1,26 @@
+r"""Fixtures shared by the trainer tests: each test module builds its own tiny :obj:`graph`."""
+
+import copy
+
+import pytest
+import torch
+
+from leading.data.splits import per_class_split
+from leading.text.encoder import TextEncoder
+
+
+@pytest.fixture(scope="module")
+def splits(graph):
+    r"""4 training, 9 validation and 9 test nodes per class of the module's :obj:`graph`."""
+    return per_class_split(graph.y, 4, 9, 9, seed=0)
+
+
+@pytest.fixture
+def make_encoder(bert_tokenizer, make_bert):
+    r"""A factory of fresh tiny random BERT encoders (mean pooling, 16 tokens, fp32)."""
+
+    def make(seed: int = 0) -> TextEncoder:
+        model = make_bert(len(bert_tokenizer), seed=seed, dtype=torch.float32)
+        return TextEncoder(model, copy.deepcopy(bert_tokenizer), "mean", 16, bf16=False)
+
+    return make
