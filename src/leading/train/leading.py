@@ -42,6 +42,8 @@ from leading.graph.sampler import NeighborSampler
 from leading.text.encoder import TextEncoder
 from leading.text.tokens import TokenizedTexts
 from leading.train.memory import EmbeddingMemory
+from leading.train.optim import build_optimizer
+from leading.train.refresh import MemoryRefresh, refresh_size
 
 __all__ = ["LeadingTrainer", "TrainResult", "peak_rss_mb"]
 
@@ -138,35 +140,14 @@ class LeadingTrainer:
             self.given_pseudo, self.num_pseudo = (ids, labels), ids.numel()
         num_targets = self.targets.numel() + self.num_pseudo
         self.steps_per_epoch = math.ceil(num_targets / config.batch_size)
-        if config.refresh_fraction is not None:
-            self.refresh_size = math.ceil(config.refresh_fraction * n / self.steps_per_epoch)
-        else:
-            # 0 turns pipeline 2 off (only None means "same as batch_size")
-            rbs = config.refresh_batch_size
-            self.refresh_size = config.batch_size if rbs is None else rbs
-        self.refresh_order = torch.randperm(n, generator=self.gen)
-        self.refresh_pos = 0
-        lm_params = [p for p in encoder.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(
-            [
-                {"params": lm_params, "lr": config.lr_lm, "weight_decay": config.weight_decay},
-                {
-                    "params": list(self.head.parameters()),
-                    "lr": config.lr_head_finetune,
-                    "weight_decay": config.head_weight_decay,
-                },
-            ]
+        self.refresh = MemoryRefresh(
+            n, refresh_size(config, n, self.steps_per_epoch), self.gen, config.encode_batch_size
         )
-        total = max(1, config.epochs * math.ceil(self.steps_per_epoch / config.grad_accum))
-        warm = max(1, int(config.warmup_ratio * total))
-
-        def lm_lambda(step: int) -> float:
-            if step < warm:
-                return (step + 1) / warm
-            return max(0.0, (total - step) / max(1, total - warm))
-
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, [lm_lambda, lambda _: 1.0]
+        self.optimizer, self.scheduler = build_optimizer(
+            (p for p in encoder.parameters() if p.requires_grad),
+            self.head.parameters(),
+            config,
+            self.steps_per_epoch,
         )
         self.history: list[dict] = []
         self.epoch = 0
@@ -183,18 +164,10 @@ class LeadingTrainer:
             )
         return self._graph_on_device
 
-    def _refresh(self) -> None:
-        r"""Pipeline 2: encode a batch of nodes without gradient and write it to memory."""
-        if self.refresh_size <= 0:
-            return
-        n = self.graph.num_nodes
-        idx = (self.refresh_pos + torch.arange(self.refresh_size)) % n
-        ids = self.refresh_order[idx]
-        self.refresh_pos = int((self.refresh_pos + self.refresh_size) % n)
-        emb = self.encoder.encode_all(
-            self.tokens, ids, batch_size=self.cfg.encode_batch_size, progress=False
-        )
-        self.memory.write(ids, emb, with_grad=False)
+    @property
+    def refresh_size(self) -> int:
+        r"""Nodes pipeline 2 re-encodes per step (0: off)."""
+        return self.refresh.size
 
     def _computation_graph(self, targets: Tensor) -> tuple[Tensor, Tensor, Tensor, int]:
         r"""The nodes the head sees for a batch of targets: global :obj:`node_ids`, local
@@ -216,7 +189,7 @@ class LeadingTrainer:
         y = self.labels[targets].to(self.device)
         node_ids, edge_index, pos, num_grad = self._computation_graph(targets)
         if with_lm:
-            self._refresh()
+            self.refresh(self.encoder, self.tokens, self.memory)
         h = self.memory.read(node_ids)
         if with_lm:
             self.encoder.train(self.cfg.lm_dropout)
@@ -437,8 +410,7 @@ class LeadingTrainer:
             "sampler_rng": self.sampler.generator.get_state(),
             "gen": self.gen.get_state(),
             "torch_rng": torch.get_rng_state(),
-            "refresh_order": self.refresh_order,
-            "refresh_pos": self.refresh_pos,
+            "refresh": self.refresh.state_dict(),
             "labels": self.labels,
             "targets": self.targets,
             "history": self.history,
@@ -457,8 +429,7 @@ class LeadingTrainer:
         self.sampler.generator.set_state(state["sampler_rng"])
         self.gen.set_state(state["gen"])
         torch.set_rng_state(state["torch_rng"])
-        self.refresh_order = state["refresh_order"]
-        self.refresh_pos = state["refresh_pos"]
+        self.refresh.load_state_dict(state["refresh"])
         self.labels = state["labels"]
         self.targets = state["targets"]
         self.history = state["history"]

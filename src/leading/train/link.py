@@ -64,6 +64,8 @@ from leading.text.encoder import TextEncoder
 from leading.text.tokens import TokenizedTexts
 from leading.train.leading import TrainResult, peak_rss_mb
 from leading.train.memory import EmbeddingMemory
+from leading.train.optim import build_optimizer
+from leading.train.refresh import MemoryRefresh, refresh_size
 
 __all__ = ["LinkTrainer", "SELECT_METRIC"]
 
@@ -132,34 +134,14 @@ class LinkTrainer:
         cap = cfg.link_edges_per_epoch
         self.edges_per_epoch = num_train if cap is None else min(num_train, cap)
         self.steps_per_epoch = math.ceil(self.edges_per_epoch / cfg.batch_size)
-        if cfg.refresh_fraction is not None:
-            self.refresh_size = math.ceil(cfg.refresh_fraction * n / self.steps_per_epoch)
-        else:
-            rbs = cfg.refresh_batch_size
-            self.refresh_size = cfg.batch_size if rbs is None else rbs
-        self.refresh_order = torch.randperm(n, generator=self.gen)
-        self.refresh_pos = 0
-        lm_params = [p for p in encoder.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(
-            [
-                {"params": lm_params, "lr": cfg.lr_lm, "weight_decay": cfg.weight_decay},
-                {
-                    "params": list(self.model.parameters()),
-                    "lr": cfg.lr_head_finetune,
-                    "weight_decay": cfg.head_weight_decay,
-                },
-            ]
+        self.refresh = MemoryRefresh(
+            n, refresh_size(cfg, n, self.steps_per_epoch), self.gen, cfg.encode_batch_size
         )
-        total = max(1, cfg.epochs * math.ceil(self.steps_per_epoch / cfg.grad_accum))
-        warm = max(1, int(cfg.warmup_ratio * total))
-
-        def lm_lambda(step: int) -> float:
-            if step < warm:
-                return (step + 1) / warm
-            return max(0.0, (total - step) / max(1, total - warm))
-
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, [lm_lambda, lambda _: 1.0]
+        self.optimizer, self.scheduler = build_optimizer(
+            (p for p in encoder.parameters() if p.requires_grad),
+            self.model.parameters(),
+            cfg,
+            self.steps_per_epoch,
         )
         self._graph_on_device: tuple[Tensor, Tensor] | None = None
         self.history: list[dict] = []
@@ -178,18 +160,10 @@ class LinkTrainer:
             )
         return self._graph_on_device
 
-    def _refresh(self) -> None:
-        r"""Pipeline 2: encode a batch of nodes without gradient and write it to memory."""
-        if self.refresh_size <= 0:
-            return
-        n = self.graph.num_nodes
-        idx = (self.refresh_pos + torch.arange(self.refresh_size)) % n
-        ids = self.refresh_order[idx]
-        self.refresh_pos = int((self.refresh_pos + self.refresh_size) % n)
-        emb = self.encoder.encode_all(
-            self.tokens, ids, batch_size=self.cfg.encode_batch_size, progress=False
-        )
-        self.memory.write(ids, emb, with_grad=False)
+    @property
+    def refresh_size(self) -> int:
+        r"""Nodes pipeline 2 re-encodes per step (0: off)."""
+        return self.refresh.size
 
     def pairs(self, edges: Tensor) -> tuple[Tensor, Tensor]:
         r"""The supervised pairs of a batch of training edges :obj:`[2, B]`: the edges, each
@@ -221,7 +195,7 @@ class LinkTrainer:
         targets, inverse = torch.unique(pairs, return_inverse=True)  # distinct endpoints
         node_ids, edge_index, pos = self._computation_graph(targets)
         if with_lm:
-            self._refresh()
+            self.refresh(self.encoder, self.tokens, self.memory)
         h = self.memory.read(node_ids)
         if with_lm:
             self.encoder.train(self.cfg.lm_dropout)
