@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import platform
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ from leading.train.glem import GlemTrainer
 from leading.train.leading import LeadingTrainer, peak_rss_mb
 from leading.train.methods import FINETUNING_METHODS, method_overrides
 
-__all__ = ["run", "run_seed"]
+__all__ = ["run", "run_seed", "run_seeds"]
 
 
 def _machine() -> dict[str, Any]:
@@ -156,16 +157,19 @@ def _aggregate(cfg: Config, graph: TextAttributedGraph, per_seed: list[dict]) ->
     return result
 
 
-def run(cfg: Config) -> dict[str, Any]:
-    r"""Runs the whole protocol over ``cfg.seeds`` seeds and writes the run directory.
+def run_seeds(
+    cfg: Config,
+    run_one: Callable[[Config, TextAttributedGraph, int, Path, dict], dict[str, Any]],
+    aggregate: Callable[[Config, TextAttributedGraph, list[dict]], dict[str, Any]],
+) -> tuple[dict[str, Any], TextAttributedGraph]:
+    r"""The seed loop that every task shares: saves the configuration, loads the dataset, runs
+    :obj:`run_one(cfg, graph, seed, seed_dir, frozen)` per seed (``--resume`` skips seeds whose
+    ``seed_S/result.json`` exists) and rewrites ``results.json`` from :obj:`aggregate` after
+    every seed, so that a stopped run still leaves the finished seeds' figures.
 
     Returns:
-        dict: The content of ``results.json``.
+        tuple: The content of ``results.json`` and the graph.
     """
-    if cfg.task == "link":  # link prediction: its own protocol (leading.run_link)
-        from leading.run_link import run_link
-
-        return run_link(cfg)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     t0 = time.perf_counter()
@@ -174,10 +178,10 @@ def run(cfg: Config) -> dict[str, Any]:
     cfg.save(out / "config.yaml")
     graph = load_dataset(cfg.dataset, root=cfg.data_dir)
     per_seed: list[dict] = []
-    frozen: dict[str, Any] = {}
+    frozen: dict[str, Any] = {}  # what seeds share (frozen embeddings, shallow features)
 
     def write_results() -> dict[str, Any]:
-        result = _aggregate(cfg, graph, per_seed)
+        result = aggregate(cfg, graph, per_seed)
         result.update(machine=_machine(), wall_time_s=time.perf_counter() - t0)
         (out / "results.json").write_text(json.dumps(result, indent=1))
         return result
@@ -188,15 +192,30 @@ def run(cfg: Config) -> dict[str, Any]:
         if cfg.resume and done.exists():
             per_seed.append(json.loads(done.read_text()))
             continue
-        r = run_seed(cfg, graph, seed, seed_dir, frozen)
+        r = run_one(cfg, graph, seed, seed_dir, frozen)
+        seed_dir.mkdir(parents=True, exist_ok=True)
         done.write_text(json.dumps(r, indent=1))
         per_seed.append(r)
-        write_results()  # a stopped run still leaves the finished seeds' figures
-    result = write_results()
+        write_results()
+    return write_results(), graph
+
+
+def run(cfg: Config) -> dict[str, Any]:
+    r"""Runs the whole protocol over ``cfg.seeds`` seeds and writes the run directory.
+
+    Returns:
+        dict: The content of ``results.json``.
+    """
+    if cfg.task == "link":  # link prediction: its own protocol (leading.run_link)
+        from leading.run_link import run_link
+
+        return run_link(cfg)
+    t0 = time.perf_counter()
+    result, _ = run_seeds(cfg, run_seed, _aggregate)
     name = f"{cfg.method} ({cfg.shallow_kind if cfg.method == 'shallow' else cfg.lm})"
     table = {name: {g: result["downstream"][g]["test_acc"] for g in cfg.downstream}}
     if "e2e" in result:
         table[name]["e2e head"] = result["e2e"]["test_acc"]
     print(format_table(table))
-    print(f"wrote {out}/results.json ({time.perf_counter() - t0:.0f} s)")
+    print(f"wrote {cfg.out_dir}/results.json ({time.perf_counter() - t0:.0f} s)")
     return result

@@ -34,7 +34,6 @@ Run directory: as for node classification (:mod:`leading.run`), ``config.yaml``,
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -42,7 +41,6 @@ from typing import Any
 import torch
 
 from leading.config import LINK_METHODS, Config
-from leading.data import load_dataset
 from leading.data.graph import TextAttributedGraph
 from leading.data.link_splits import make_link_split
 from leading.errors import ConfigError
@@ -53,7 +51,7 @@ from leading.eval.link import (
     evaluate_link_downstream,
     metric_names,
 )
-from leading.run import _machine
+from leading.run import run_seeds
 from leading.text.encoder import TextEncoder
 from leading.text.lora import maybe_apply_lora, save_encoder
 from leading.text.shallow import shallow_features
@@ -200,34 +198,8 @@ def run_link(cfg: Config) -> dict[str, Any]:
         per metric, ``test`` and ``valid`` values per seed, and the test ``mean`` and ``std``.
     """
     _check(cfg)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
     t0 = time.perf_counter()
-    out = Path(cfg.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    cfg.save(out / "config.yaml")
-    graph = load_dataset(cfg.dataset, root=cfg.data_dir)
-    per_seed: list[dict] = []
-    frozen: dict[str, Any] = {}
-
-    def write_results() -> dict[str, Any]:
-        result = _aggregate(cfg, graph, per_seed)
-        result.update(machine=_machine(), wall_time_s=time.perf_counter() - t0)
-        (out / "results.json").write_text(json.dumps(result, indent=1))
-        return result
-
-    for seed in range(cfg.seed, cfg.seed + cfg.seeds):
-        seed_dir = out / f"seed_{seed}"
-        done = seed_dir / "result.json"
-        if cfg.resume and done.exists():
-            per_seed.append(json.loads(done.read_text()))
-            continue
-        r = run_link_seed(cfg, graph, seed, seed_dir, frozen)
-        seed_dir.mkdir(parents=True, exist_ok=True)
-        done.write_text(json.dumps(r, indent=1))
-        per_seed.append(r)
-        write_results()  # a stopped run still leaves the finished seeds' figures
-    result = write_results()
+    result, graph = run_seeds(cfg, run_link_seed, _aggregate)
     name = f"{cfg.method} ({cfg.shallow_kind if cfg.method == 'shallow' else cfg.lm})"
     metrics = metric_names(cfg.hits_k)
     table = {name: {f"{g} {m}": result["downstream"][g][m]["test"]
@@ -237,5 +209,5 @@ def run_link(cfg: Config) -> dict[str, Any]:
     print(f"link prediction on {graph.name}, split {result['link_split_spec']} "
           f"({result['split_sizes'].get('train', 0)} train edges); test, percent")
     print(format_table(table))
-    print(f"wrote {out}/results.json ({time.perf_counter() - t0:.0f} s)")
+    print(f"wrote {cfg.out_dir}/results.json ({time.perf_counter() - t0:.0f} s)")
     return result
