@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from leading.eval.downstream import summarize
+
 ROOT = Path("benchmarks/results/node_classification")
 
 
@@ -50,8 +52,25 @@ def paired(a: dict, b: dict, name_a: str, name_b: str) -> None:
               f"(mean {mean:+.2f}; ahead on {wins} of {len(diff)} seeds)")
 
 
+def on_shared_seeds(runs: dict[str, dict]) -> None:
+    r"""Mean ± std of every run restricted to the seeds that all of them have."""
+    shared = sorted(set.intersection(*(set(r["seeds"]) for r in runs.values())))
+    print(f"\nOn the seeds every method ran ({', '.join(map(str, shared))}):\n")
+    print("| method | GCN test | GAT test |")
+    print("|---|---|---|")
+    for name, r in runs.items():
+        cells = []
+        for g in ("gcn", "gat"):
+            acc = dict(zip(r["seeds"], r["downstream"][g]["test_acc"], strict=True))
+            s = summarize([acc[k] for k in shared])
+            cells.append(f"{100 * s['mean']:.1f} ± {100 * s['std']:.1f}")
+        print(f"| {name} | {cells[0]} | {cells[1]} |")
+
+
 def main() -> None:
     runs = table(["shallow", "pretrained", "supervised", "glem", "leading", "leading_lora_r8"])
+    if len({len(r["seeds"]) for r in runs.values()}) > 1:
+        on_shared_seeds(runs)
     if "leading" in runs and "pretrained" in runs:
         print("\nPer seed (test accuracy):")
         paired(runs["leading"], runs["pretrained"], "leading", "pretrained")
