@@ -78,6 +78,9 @@ class Config:
     grad_clip: float = 1.0
     grad_accum: int = 1
     pseudo_labels: float = 0.5  # fraction of unlabeled nodes added as pseudo-labelled targets
+    # renew the pseudo-labels (from the current head over the refreshed memory) before every LM
+    # epoch after the first, instead of keeping the warmed-up head's
+    pseudo_relabel: bool = False
     # GLEM (--method glem; see leading.train.glem): after pre-training the LM and the GNN on the
     # training labels, glem_rounds EM rounds of an LM step (glem_lm_epochs epochs, training labels
     # + the GNN's pseudo-labels) and a GNN step (glem_gnn on the LM's embeddings, training labels

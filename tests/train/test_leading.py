@@ -363,8 +363,9 @@ def assert_same_run(a: dict, b: dict, drop=("epoch_time_s",)) -> None:
     assert_same_history(a["res"].history, b["res"].history, drop)
 
 
-def test_pseudo_labels_ignore_test_and_unlabelled_labels(graph, splits, make_encoder):
-    cfg = small_config(pseudo_labels=0.5, lr_lm=1e-3)
+@pytest.mark.parametrize("relabel", [False, True], ids=["fixed", "relabel"])
+def test_pseudo_labels_ignore_test_and_unlabelled_labels(graph, splits, make_encoder, relabel):
+    cfg = small_config(pseudo_labels=0.5, lr_lm=1e-3, pseudo_relabel=relabel, epochs=3)
     n = graph.num_nodes
     in_split = torch.zeros(n, dtype=torch.bool)
     for v in splits.values():
@@ -382,6 +383,28 @@ def test_pseudo_labels_ignore_test_and_unlabelled_labels(graph, splits, make_enc
     assert bool((ref["labels"][pseudo] >= 0).all())
     # identical runs; only the reported test accuracy may differ
     assert_same_run(ref, other, drop=("epoch_time_s", "test_acc"))
+
+
+def test_pseudo_relabel_renews_the_pseudo_labels_every_epoch(graph, splits, make_encoder):
+    cfg = small_config(pseudo_labels=0.5, lr_lm=1e-3, pseudo_relabel=True, epochs=3, patience=9)
+    trainer = LeadingTrainer(graph, splits, make_encoder(), cfg, seed=0)
+    seen = []
+    add = trainer._add_pseudo_labels
+
+    def recording_add():
+        add()
+        # only the training nodes and the current pseudo-labelled targets carry a label
+        assert torch.equal((trainer.labels >= 0).nonzero().view(-1), trainer.targets.sort().values)
+        seen.append((trainer.targets.clone(), trainer.labels.clone()))
+
+    trainer._add_pseudo_labels = recording_add
+    trainer.fit()
+    assert len(seen) == 3  # after the warm-up, then before LM epochs 2 and 3
+    num_train = splits["train"].numel()
+    for targets, labels in seen:
+        assert targets.numel() == num_train + 12
+        assert torch.equal(targets[:num_train], splits["train"])
+        assert torch.equal(labels[splits["train"]], graph.y[splits["train"]])
 
 
 def test_validation_labels_are_read_only_by_evaluation(graph, splits, make_encoder):

@@ -17,8 +17,9 @@ after the head warm-up (epoch 0, the pretrained LM) and after every LM epoch; th
 LM and head are kept (epoch 0 only with ``select_pretrained``).
 
 Beyond the paper (settings, off with ``pseudo_labels=0`` and ``refit_head=False``): the most
-confident unlabelled nodes, labelled by the warmed-up head's propagated predictions, become targets
-too; and the head is refit on the final embeddings before its own accuracy is reported.
+confident unlabelled nodes, labelled by the warmed-up head's propagated predictions (renewed before
+every LM epoch with ``pseudo_relabel``), become targets too; and the head is refit on the final
+embeddings before its own accuracy is reported.
 """
 
 from __future__ import annotations
@@ -248,10 +249,14 @@ class LeadingTrainer:
 
     @torch.no_grad()
     def _add_pseudo_labels(self) -> None:
-        r"""Labels the :obj:`num_pseudo` most confident non-training nodes with the warmed-up
-        head's propagated predictions and makes them targets too."""
+        r"""Labels the :obj:`num_pseudo` most confident non-training nodes with the head's
+        propagated predictions over the memory and makes them targets too (after the head
+        warm-up; again before every later LM epoch with ``pseudo_relabel``, replacing the
+        previous pseudo-labels)."""
         if self.num_pseudo == 0:
             return
+        self.labels.fill_(-1)
+        self.labels[self.splits["train"]] = self.graph.y[self.splits["train"]]
         if self.given_pseudo is not None:  # from outside (GLEM), not from this head
             ids, labels = self.given_pseudo
             self.labels[ids] = labels
@@ -347,6 +352,8 @@ class LeadingTrainer:
             self.epoch += 1
             before = self.memory.counters()["total"]
             t0 = time.perf_counter()
+            if cfg.pseudo_relabel and self.epoch > 1 and self.given_pseudo is None:
+                self._add_pseudo_labels()
             loss = self._lm_epoch(bar)
             dt = time.perf_counter() - t0
             encodings = self.memory.counters()["total"] - before
