@@ -97,15 +97,43 @@ def main() -> None:
               "encodings per target / node per epoch |")
         print("|---|---|---|---|---|")
         for r in rows:
-            hist = pct([h["valid_acc"] for h in r["history"]])
+            hist = pct([h["valid_acc"] for h in r["history"]]) if r["history"] else "-"
             ds = pct([r["downstream"][g]["valid_acc"] for g in ("gcn", "gat")])
             t = r["train"]
-            print(
-                f"| {r['config']} | {r['seed']} | {hist} | {ds} | "
-                f"{t['encodings_per_target_per_epoch']:.2f} / "
-                f"{t['encodings_per_node_per_epoch']:.2f} |"
-            )
+            cost = "-"
+            if t:
+                cost = (f"{t['encodings_per_target_per_epoch']:.2f} / "
+                        f"{t['encodings_per_node_per_epoch']:.2f}")
+            print(f"| {r['config']} | {r['seed']} | {hist} | {ds} | {cost} |")
+        sweep_means(rows)
 
+
+def sweep_means(rows: list[dict]) -> None:
+    r"""Per setting: mean downstream validation accuracy over its seeds, and the mean paired
+    difference to the frozen encoder (``pretrained``) on the seeds both ran. Validation only:
+    this is what settings are chosen by."""
+    by: dict[str, dict[int, dict]] = {}
+    for r in rows:
+        by.setdefault(r["config"], {})[r["seed"]] = r
+    base = by.get("pretrained", {})
+
+    def val(r: dict, g: str) -> float:
+        return 100 * r["downstream"][g]["valid_acc"]
+
+    print("\n| setting | seeds | GCN valid | GAT valid | GCN / GAT valid minus pretrained |")
+    print("|---|---|---|---|---|")
+    for name, per_seed in by.items():
+        seeds = sorted(per_seed)
+        mean = {g: sum(val(per_seed[s], g) for s in seeds) / len(seeds) for g in ("gcn", "gat")}
+        both = [s for s in seeds if s in base]
+        diff = "-"
+        if both and name != "pretrained":
+            diff = " / ".join(
+                f"{sum(val(per_seed[s], g) - val(base[s], g) for s in both) / len(both):+.1f}"
+                for g in ("gcn", "gat")
+            )
+        seed_list = ",".join(map(str, seeds))
+        print(f"| {name} | {seed_list} | {mean['gcn']:.1f} | {mean['gat']:.1f} | {diff} |")
 
 if __name__ == "__main__":
     main()
