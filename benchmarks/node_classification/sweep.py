@@ -36,6 +36,7 @@ CONFIGS: dict[str, dict] = {
     "shallow": {"method": "shallow"},
     "default": {},
     "pseudo1.0": {"pseudo_labels": 1.0},
+    "pseudo1.0_e1": {"pseudo_labels": 1.0, "epochs": 1},  # the default's cost in LM steps
     "pseudo0.5_relabel": {"pseudo_relabel": True},
 }
 
