@@ -105,6 +105,10 @@ class Config:
     # pipeline 2 (memory refresh)
     refresh_batch_size: int | None = None  # default: batch_size (the paper's setting)
     refresh_fraction: float | None = 1.0  # re-encode this fraction of the graph per epoch
+    # cyclic (every node in turn, the paper's) | influence (drawn by the personalized PageRank
+    # mass from the targets: the rows the targets' predictions read most; see
+    # leading.train.refresh)
+    refresh_order: str = "cyclic"
     prefill: bool = True  # fill the memory with one gradient-free pass before training
     # validate on nodes re-encoded by the current LM instead of the memory (uncounted, untimed)
     eval_reencode: bool = False
@@ -188,6 +192,10 @@ class Config:
             raise ConfigError(f"lora_dropout must be in [0, 1), got {self.lora_dropout}")
         if not 0 < self.alpha <= 1:
             raise ConfigError(f"alpha must be in (0, 1], got {self.alpha}")
+        if self.refresh_order not in ("cyclic", "influence"):
+            raise ConfigError(
+                f"refresh_order must be cyclic or influence, got {self.refresh_order!r}"
+            )
         if self.refresh_fraction is not None and self.refresh_fraction < 0:
             raise ConfigError(f"refresh_fraction must be >= 0, got {self.refresh_fraction}")
 
@@ -201,6 +209,11 @@ class Config:
         if self.task == "link" and self.method not in LINK_METHODS:
             raise ConfigError(
                 f"task link supports methods {LINK_METHODS}, got method {self.method!r}"
+            )
+        if self.task == "link" and self.refresh_order != "cyclic":
+            raise ConfigError(
+                "task link refreshes the memory in cyclic order only, got refresh_order "
+                f"{self.refresh_order!r}"
             )
         if self.task == "link" and self.grad_hops != 0:
             raise ConfigError(

@@ -275,8 +275,9 @@ def test_grad_accum_and_lr_schedule_count_optimizer_steps(graph, splits, make_en
     [
         dict(scope="full"),
         dict(scope="subgraph", pseudo_labels=0.25, lm_dropout=True, lr_lm=1e-3),
+        dict(scope="full", refresh_order="influence", pseudo_labels=0.25, pseudo_relabel=True),
     ],
-    ids=["full", "subgraph-pseudo-dropout"],
+    ids=["full", "subgraph-pseudo-dropout", "influence-relabel"],
 )
 def test_resume_continues_to_the_uninterrupted_result(
     graph, splits, make_encoder, tmp_path, monkeypatch, changes

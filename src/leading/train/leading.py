@@ -44,7 +44,7 @@ from leading.text.encoder import TextEncoder
 from leading.text.tokens import TokenizedTexts
 from leading.train.memory import EmbeddingMemory
 from leading.train.optim import build_optimizer
-from leading.train.refresh import MemoryRefresh, refresh_size
+from leading.train.refresh import MemoryRefresh, influence_weights, refresh_size
 
 __all__ = ["LeadingTrainer", "TrainResult", "peak_rss_mb"]
 
@@ -150,6 +150,7 @@ class LeadingTrainer:
             config,
             self.steps_per_epoch,
         )
+        self.influence = self._set_influence()
         self.history: list[dict] = []
         self.epoch = 0
         self.best: dict | None = None
@@ -247,6 +248,22 @@ class LeadingTrainer:
         group["lr"] = self.cfg.lr_head_finetune
         self.head.load_state_dict(best_state)
 
+    def _set_influence(self) -> Tensor:
+        r"""Each memory row's weight on the current targets' predictions
+        (:func:`~leading.train.refresh.influence_weights`), for the influence-weighted staleness
+        metric and, with ``refresh_order="influence"``, for pipeline 2's draws; the targets
+        themselves are left to pipeline 1, which re-encodes them every epoch, unless too few
+        other nodes remain."""
+        w = influence_weights(
+            self.graph.edge_index, self.graph.num_nodes, self.targets, self.cfg.alpha
+        )
+        if self.cfg.refresh_order == "influence" and self.refresh.size > 0:
+            others = w.clone()
+            others[self.targets] = 0.0
+            enough = int((others > 0).sum()) >= self.refresh.size
+            self.refresh.set_weights(others if enough else w)
+        return w
+
     @torch.no_grad()
     def _add_pseudo_labels(self) -> None:
         r"""Labels the :obj:`num_pseudo` most confident non-training nodes with the head's
@@ -261,6 +278,7 @@ class LeadingTrainer:
             ids, labels = self.given_pseudo
             self.labels[ids] = labels
             self.targets = torch.cat([self.splits["train"], ids.sort().values])
+            self.influence = self._set_influence()
             return
         self.head.eval()
         node_ids, edge_index = self._full_graph()
@@ -270,6 +288,7 @@ class LeadingTrainer:
         chosen = conf.argsort(descending=True)[: self.num_pseudo]
         self.labels[chosen] = pred[chosen]
         self.targets = torch.cat([self.splits["train"], chosen.sort().values])
+        self.influence = self._set_influence()
 
     def _lm_epoch(self, bar: tqdm | None) -> float:
         perm = self.targets[torch.randperm(self.targets.numel(), generator=self.gen)]
@@ -309,6 +328,11 @@ class LeadingTrainer:
             "epoch_time_s": epoch_time,
             "lm_encodings": encodings,
             "memory_staleness_mean": float(self.memory.staleness().float().mean()),
+            # staleness weighted by each row's weight on the targets' predictions
+            "memory_staleness_influence": float(
+                (self.memory.staleness().float().cpu() * self.influence).sum()
+                / self.influence.sum()
+            ),
         }
         self.history.append(row)
         # Epoch 0 is the un-tuned LM; it stays the best only with --select-pretrained (or when
@@ -420,6 +444,7 @@ class LeadingTrainer:
             "refresh": self.refresh.state_dict(),
             "labels": self.labels,
             "targets": self.targets,
+            "influence": self.influence,
             "history": self.history,
             "best": self.best,
             "epoch_times": self.epoch_times,
@@ -439,6 +464,7 @@ class LeadingTrainer:
         self.refresh.load_state_dict(state["refresh"])
         self.labels = state["labels"]
         self.targets = state["targets"]
+        self.influence = state["influence"]
         self.history = state["history"]
         self.best = state["best"]
         self.epoch_times = state["epoch_times"]
