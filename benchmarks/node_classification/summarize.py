@@ -68,23 +68,34 @@ def on_shared_seeds(runs: dict[str, dict]) -> None:
 
 
 def main() -> None:
-    runs = table(["shallow", "pretrained", "supervised", "glem", "leading", "leading_lora_r8"])
+    runs = table([
+        "shallow", "pretrained", "supervised", "glem", "leading", "leading_pseudo1.0_e1",
+        "leading_lora_r8",
+    ])
     if len({len(r["seeds"]) for r in runs.values()}) > 1:
         on_shared_seeds(runs)
     if "leading" in runs and "pretrained" in runs:
         print("\nPer seed (test accuracy):")
         paired(runs["leading"], runs["pretrained"], "leading", "pretrained")
+        if "leading_pseudo1.0_e1" in runs:
+            for base in ("pretrained", "shallow", "supervised", "glem", "leading"):
+                if base in runs:
+                    paired(runs["leading_pseudo1.0_e1"], runs[base], "every node pseudo-labelled",
+                           base)
         if "leading_lora_r8" in runs:
             paired(runs["leading_lora_r8"], runs["leading"], "LoRA r=8", "full fine-tuning")
             paired(runs["leading_lora_r8"], runs["pretrained"], "LoRA r=8", "pretrained")
-        a = runs["leading"]
-        t = a["train"]
-        print(
-            f"\nLEADING cost: {t['epoch_time_s']:.0f} s per epoch, peak RSS "
-            f"{t['peak_rss_mb']:.0f} MB, {t['encodings_per_target_per_epoch']:.2f} LM encodings "
-            f"per target and {t['encodings_per_node_per_epoch']:.2f} per node per epoch; "
-            f"wall time {a['wall_time_s'] / 60:.0f} min for {len(a['seeds'])} seeds"
-        )
+        for name in ("leading", "leading_pseudo1.0_e1"):
+            if name not in runs:
+                continue
+            a = runs[name]
+            t = a["train"]
+            print(
+                f"\n{name} cost: {t['epoch_time_s']:.0f} s per epoch, peak RSS "
+                f"{t['peak_rss_mb']:.0f} MB, {t['encodings_per_target_per_epoch']:.2f} LM "
+                f"encodings per target and {t['encodings_per_node_per_epoch']:.2f} per node per "
+                f"epoch; wall time {a['wall_time_s'] / 60:.0f} min for {len(a['seeds'])} seeds"
+            )
     print("\nCora at 60/20/20 (Appendix F):")
     high = table(["shallow", "pretrained", "supervised", "leading"], "_60_20_20")
     if "leading" in high and "pretrained" in high:
