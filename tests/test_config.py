@@ -169,3 +169,19 @@ def test_every_field_has_a_flag():
     add_config_arguments(parser)
     flags = {a.dest for a in parser._actions}
     assert {f.name for f in dataclasses.fields(Config)} <= flags
+
+
+def test_lm_epochs_default_per_method_and_task():
+    # LEADING on node classification: every node a target, one epoch; 2 everywhere else
+    assert Config().lm_epochs == 1 and Config().pseudo_labels == 1.0
+    for method in ("supervised", "glem", "coupled", "gas"):
+        assert Config(method=method).lm_epochs == 2
+    assert Config(task="link").lm_epochs == 2
+    assert Config(epochs=3).lm_epochs == Config(method="supervised", epochs=3).lm_epochs == 3
+    assert Config(epochs=0).lm_epochs == 0
+    with pytest.raises(ConfigError, match="epochs must be >= 0"):
+        Config(epochs=-1)
+    parser = argparse.ArgumentParser()
+    add_config_arguments(parser)
+    assert config_from_args(parser.parse_args(["--epochs", "none"])).epochs is None
+    assert config_from_args(parser.parse_args(["--epochs", "4"])).lm_epochs == 4

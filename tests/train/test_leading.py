@@ -533,3 +533,13 @@ def test_refit_head_never_lowers_the_reported_validation_accuracy(graph, splits,
         assert results[refit].e2e == trainer.evaluate(results[refit].embeddings)
     assert results[True].e2e["valid_acc"] >= results[False].e2e["valid_acc"]
     torch.testing.assert_close(results[True].embeddings, results[False].embeddings)
+
+
+def test_default_epochs_run_one_lm_epoch_for_leading(graph, splits, make_encoder):
+    cfg = small_config(epochs=None, pseudo_labels=1.0, patience=9)
+    trainer = LeadingTrainer(graph, splits, make_encoder(), cfg, seed=0)
+    res = trainer.fit()
+    assert [row["epoch"] for row in res.history] == [0, 1] and res.best_epoch == 1
+    # every node is a target, so the epoch encodes each node once with gradient
+    assert trainer.targets.numel() == graph.num_nodes
+    assert torch.equal(trainer.memory.grad_encodings, torch.ones(graph.num_nodes, dtype=torch.long))

@@ -255,7 +255,7 @@ class GlemTrainer:
         last LM step's best epoch, one history row per step, the cost figures of the LM steps
         and (``e2e``) the final GNN's accuracy per split."""
         cfg = self.cfg
-        emb, lm_prob, res = self._lm_step(0, cfg.epochs, None, None)
+        emb, lm_prob, res = self._lm_step(0, cfg.lm_epochs, None, None)
         gnn_prob = self._gnn_step(0, emb, None)
         for r in range(1, cfg.glem_rounds + 1):
             emb, lm_prob, res = self._lm_step(

@@ -366,13 +366,13 @@ class LeadingTrainer:
             self._record(float("nan"), 0.0, 0)
             self._save_checkpoint()
         bar = tqdm(
-            total=cfg.epochs * self.steps_per_epoch,
+            total=cfg.lm_epochs * self.steps_per_epoch,
             initial=self.epoch * self.steps_per_epoch,
             desc=f"seed {self.seed} LEADING",
             unit="step",
             disable=not cfg.progress,
         )
-        while self.epoch < cfg.epochs and self.epoch - self.best["epoch"] < cfg.patience:
+        while self.epoch < cfg.lm_epochs and self.epoch - self.best["epoch"] < cfg.patience:
             self.epoch += 1
             before = self.memory.counters()["total"]
             t0 = time.perf_counter()

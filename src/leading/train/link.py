@@ -332,13 +332,13 @@ class LinkTrainer:
         self._head_warmup()
         self._record(float("nan"), 0.0, 0)
         bar = tqdm(
-            total=cfg.epochs * self.steps_per_epoch,
+            total=cfg.lm_epochs * self.steps_per_epoch,
             desc=f"seed {self.seed} LEADING (links)",
             unit="step",
             disable=not cfg.progress,
         )
         key = f"valid_{SELECT_METRIC}"
-        while self.epoch < cfg.epochs and self.epoch - self.best["epoch"] < cfg.patience:
+        while self.epoch < cfg.lm_epochs and self.epoch - self.best["epoch"] < cfg.patience:
             self.epoch += 1
             before = self.memory.counters()
             t0 = time.perf_counter()

@@ -35,7 +35,7 @@ def build_optimizer(
             },
         ]
     )
-    total = max(1, cfg.epochs * math.ceil(steps_per_epoch / cfg.grad_accum))
+    total = max(1, cfg.lm_epochs * math.ceil(steps_per_epoch / cfg.grad_accum))
     warm = max(1, int(cfg.warmup_ratio * total))
 
     def lm_lambda(step: int) -> float:
