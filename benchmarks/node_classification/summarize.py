@@ -69,7 +69,7 @@ def on_shared_seeds(runs: dict[str, dict]) -> None:
 
 def main() -> None:
     runs = table([
-        "shallow", "pretrained", "supervised", "glem", "leading", "leading_pseudo1.0_e1",
+        "shallow", "pretrained", "supervised", "glem", "leading", "leading_pseudo0.5_e2",
         "leading_lora_r8",
     ])
     if len({len(r["seeds"]) for r in runs.values()}) > 1:
@@ -77,15 +77,14 @@ def main() -> None:
     if "leading" in runs and "pretrained" in runs:
         print("\nPer seed (test accuracy):")
         paired(runs["leading"], runs["pretrained"], "leading", "pretrained")
-        if "leading_pseudo1.0_e1" in runs:
-            for base in ("pretrained", "shallow", "supervised", "glem", "leading"):
-                if base in runs:
-                    paired(runs["leading_pseudo1.0_e1"], runs[base], "every node pseudo-labelled",
-                           base)
+        for base in ("shallow", "supervised", "glem", "leading_pseudo0.5_e2"):
+            if base in runs:
+                paired(runs["leading"], runs[base], "leading", base)
         if "leading_lora_r8" in runs:
-            paired(runs["leading_lora_r8"], runs["leading"], "LoRA r=8", "full fine-tuning")
+            paired(runs["leading_lora_r8"], runs["leading_pseudo0.5_e2"], "LoRA r=8",
+                   "full fine-tuning (same settings)")
             paired(runs["leading_lora_r8"], runs["pretrained"], "LoRA r=8", "pretrained")
-        for name in ("leading", "leading_pseudo1.0_e1"):
+        for name in ("leading", "leading_pseudo0.5_e2"):
             if name not in runs:
                 continue
             a = runs[name]
