@@ -70,7 +70,7 @@ def on_shared_seeds(runs: dict[str, dict]) -> None:
 def main() -> None:
     runs = table([
         "shallow", "pretrained", "supervised", "glem", "leading", "leading_pseudo0.5_e2",
-        "leading_lora_r8",
+        "leading_lora_r8", "leading_pseudo0.5_e2_lora_r8",
     ])
     if len({len(r["seeds"]) for r in runs.values()}) > 1:
         on_shared_seeds(runs)
@@ -80,10 +80,11 @@ def main() -> None:
         for base in ("shallow", "supervised", "glem", "leading_pseudo0.5_e2"):
             if base in runs:
                 paired(runs["leading"], runs[base], "leading", base)
-        if "leading_lora_r8" in runs:
-            paired(runs["leading_lora_r8"], runs["leading_pseudo0.5_e2"], "LoRA r=8",
-                   "full fine-tuning (same settings)")
-            paired(runs["leading_lora_r8"], runs["pretrained"], "LoRA r=8", "pretrained")
+        for lora, full in (("leading_lora_r8", "leading"),
+                           ("leading_pseudo0.5_e2_lora_r8", "leading_pseudo0.5_e2")):
+            if lora in runs and full in runs:
+                paired(runs[lora], runs[full], lora, f"{full} (full fine-tuning)")
+                paired(runs[lora], runs["pretrained"], lora, "pretrained")
         for name in ("leading", "leading_pseudo0.5_e2"):
             if name not in runs:
                 continue
@@ -96,9 +97,11 @@ def main() -> None:
                 f"epoch; wall time {a['wall_time_s'] / 60:.0f} min for {len(a['seeds'])} seeds"
             )
     print("\nCora at 60/20/20 (Appendix F):")
-    high = table(["shallow", "pretrained", "supervised", "leading"], "_60_20_20")
-    if "leading" in high and "pretrained" in high:
-        paired(high["leading"], high["pretrained"], "leading", "pretrained (60/20/20)")
+    high = table(["shallow", "pretrained", "supervised", "leading", "leading_pseudo0.5_e2"],
+                 "_60_20_20")
+    for name in ("leading", "leading_pseudo0.5_e2"):
+        if name in high and "pretrained" in high:
+            paired(high[name], high["pretrained"], name, "pretrained (60/20/20)")
     rows = []
     for path in sorted(ROOT.glob("sweep*.json")):
         rows += json.loads(path.read_text())
