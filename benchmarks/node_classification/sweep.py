@@ -40,14 +40,16 @@ CONFIGS: dict[str, dict] = {
                                  "epochs": 2},
     "full_refresh_lr5e-6": {**ROUND1, "refresh_fraction": 1.0, "lr_lm": 5e-6, "epochs": 2},
     "full_refresh_lr3e-5": {**ROUND1, "refresh_fraction": 1.0, "lr_lm": 3e-5, "epochs": 2},
-    # round 2 (seeds 10-11, outside the 10 reported seeds): baselines and the current default
-    # against more pseudo-labels and pseudo-labels renewed every LM epoch
+    # round 2 (seeds 10-11, outside the 10 reported seeds): baselines and the default of the time
+    # against more pseudo-labels and pseudo-labels renewed every LM epoch (settings spelled out,
+    # since the defaults have changed since)
     "pretrained": {"method": "pretrained"},
     "shallow": {"method": "shallow"},
-    "default": {},
-    "pseudo1.0": {"pseudo_labels": 1.0},
-    "pseudo1.0_e1": {"pseudo_labels": 1.0, "epochs": 1},  # the default's cost in LM steps
-    "pseudo0.5_relabel": {"pseudo_relabel": True},
+    "default": {"pseudo_labels": 0.5, "epochs": 2},  # the default of its time
+    "pseudo1.0": {"pseudo_labels": 1.0, "epochs": 2},
+    # as many LM steps as the default of its time; the default since round 2
+    "pseudo1.0_e1": {"pseudo_labels": 1.0, "epochs": 1},
+    "pseudo0.5_relabel": {"pseudo_labels": 0.5, "epochs": 2, "pseudo_relabel": True},
     # round 3 (seeds 10-11): the paper's small refresh budget, cyclic vs influence-ordered
     "paper": {**PAPER},
     "paper_influence": {**PAPER, "refresh_order": "influence"},
