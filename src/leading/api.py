@@ -5,7 +5,7 @@ r"""The Python API: fine-tune an LM on your own graph in a few lines.
     import leading
 
     graph = leading.TextAttributedGraph(texts, edge_index, y=labels)
-    result = leading.finetune(graph, lm="minilm", epochs=3)
+    result = leading.finetune(graph, lm="minilm", max_length=128)
     result.encoder          # the fine-tuned TextEncoder (result.encoder.save_pretrained(path))
     result.embeddings       # [N, d] node embeddings from it
 """
