@@ -22,9 +22,7 @@ from leading.text.encoder import TextEncoder
 from leading.text.tokens import TokenizedTexts
 from leading.train.memory import EmbeddingMemory
 
-__all__ = ["MemoryRefresh", "influence_weights", "refresh_size", "REFRESH_ORDERS"]
-
-REFRESH_ORDERS = ("cyclic", "influence")
+__all__ = ["MemoryRefresh", "influence_weights", "refresh_size"]
 
 
 def refresh_size(cfg, num_nodes: int, steps_per_epoch: int) -> int:
