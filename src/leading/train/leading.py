@@ -126,8 +126,7 @@ class LeadingTrainer:
         # of confident unlabeled nodes; -1 elsewhere, so no validation/test label is ever read.
         self.labels = torch.full((n,), -1, dtype=torch.long)
         self.labels[splits["train"]] = graph.y[splits["train"]]
-        self.targets = splits["train"]
-        num_unlabeled = n - self.targets.numel()
+        num_unlabeled = n - splits["train"].numel()
         self.num_pseudo = int(round(config.pseudo_labels * num_unlabeled))
         self.given_pseudo = None
         if pseudo_labels is not None:
@@ -139,7 +138,7 @@ class LeadingTrainer:
             if ids.numel() and (labels.min() < 0 or labels.max() >= graph.num_classes):
                 raise ValueError(f"pseudo_labels: labels outside [0, {graph.num_classes})")
             self.given_pseudo, self.num_pseudo = (ids, labels), ids.numel()
-        num_targets = self.targets.numel() + self.num_pseudo
+        num_targets = splits["train"].numel() + self.num_pseudo
         self.steps_per_epoch = math.ceil(num_targets / config.batch_size)
         self.refresh = MemoryRefresh(
             n, refresh_size(config, n, self.steps_per_epoch), self.gen, config.encode_batch_size
@@ -150,7 +149,7 @@ class LeadingTrainer:
             config,
             self.steps_per_epoch,
         )
-        self.influence = self._set_influence()
+        self._set_targets(splits["train"][:0])
         self.history: list[dict] = []
         self.epoch = 0
         self.best: dict | None = None
@@ -248,12 +247,14 @@ class LeadingTrainer:
         group["lr"] = self.cfg.lr_head_finetune
         self.head.load_state_dict(best_state)
 
-    def _set_influence(self) -> Tensor:
-        r"""Each memory row's weight on the current targets' predictions
-        (:func:`~leading.train.refresh.influence_weights`), for the influence-weighted staleness
-        metric and, with ``refresh_order="influence"``, for pipeline 2's draws; the targets
+    def _set_targets(self, pseudo: Tensor) -> None:
+        r"""Makes the training nodes and the :obj:`pseudo`-labelled node ids the targets, and
+        updates each memory row's weight on their predictions (:obj:`influence`,
+        :func:`~leading.train.refresh.influence_weights`): for the influence-weighted staleness
+        metric and, with ``refresh_order="influence"``, for pipeline 2's draws. The targets
         themselves are left to pipeline 1, which re-encodes them every epoch, unless too few
         other nodes remain."""
+        self.targets = torch.cat([self.splits["train"], pseudo.sort().values])
         w = influence_weights(
             self.graph.edge_index, self.graph.num_nodes, self.targets, self.cfg.alpha
         )
@@ -262,7 +263,7 @@ class LeadingTrainer:
             others[self.targets] = 0.0
             enough = int((others > 0).sum()) >= self.refresh.size
             self.refresh.set_weights(others if enough else w)
-        return w
+        self.influence = w
 
     @torch.no_grad()
     def _add_pseudo_labels(self) -> None:
@@ -277,8 +278,7 @@ class LeadingTrainer:
         if self.given_pseudo is not None:  # from outside (GLEM), not from this head
             ids, labels = self.given_pseudo
             self.labels[ids] = labels
-            self.targets = torch.cat([self.splits["train"], ids.sort().values])
-            self.influence = self._set_influence()
+            self._set_targets(ids)
             return
         self.head.eval()
         node_ids, edge_index = self._full_graph()
@@ -287,8 +287,7 @@ class LeadingTrainer:
         conf[self.splits["train"]] = -1.0
         chosen = conf.argsort(descending=True)[: self.num_pseudo]
         self.labels[chosen] = pred[chosen]
-        self.targets = torch.cat([self.splits["train"], chosen.sort().values])
-        self.influence = self._set_influence()
+        self._set_targets(chosen)
 
     def _lm_epoch(self, bar: tqdm | None) -> float:
         perm = self.targets[torch.randperm(self.targets.numel(), generator=self.gen)]
@@ -321,17 +320,17 @@ class LeadingTrainer:
         return self.evaluate(h)
 
     def _record(self, loss: float, epoch_time: float, encodings: int) -> dict:
+        staleness = self.memory.staleness().float().cpu()
         row = {
             "epoch": self.epoch,
             "train_loss": loss,
             **self._evaluate_epoch(),
             "epoch_time_s": epoch_time,
             "lm_encodings": encodings,
-            "memory_staleness_mean": float(self.memory.staleness().float().mean()),
+            "memory_staleness_mean": float(staleness.mean()),
             # staleness weighted by each row's weight on the targets' predictions
             "memory_staleness_influence": float(
-                (self.memory.staleness().float().cpu() * self.influence).sum()
-                / self.influence.sum()
+                (staleness * self.influence).sum() / self.influence.sum()
             ),
         }
         self.history.append(row)

@@ -17,7 +17,7 @@ import math
 import torch
 from torch import Tensor
 
-from leading.graph.propagation import normalized_adjacency
+from leading.graph.propagation import _iterate, normalized_adjacency
 from leading.text.encoder import TextEncoder
 from leading.text.tokens import TokenizedTexts
 from leading.train.memory import EmbeddingMemory
@@ -65,11 +65,9 @@ def influence_weights(
         Tensor: :obj:`[N]` non-negative weights, zero for nodes that cannot reach a target.
     """
     adj_t = normalized_adjacency(edge_index, num_nodes, transpose=True)
-    teleport = torch.zeros(num_nodes, 1)
-    teleport[targets.cpu()] = alpha
-    w = teleport.clone()
-    for _ in range(steps):
-        w = (1 - alpha) * torch.sparse.mm(adj_t, w) + teleport
+    indicator = torch.zeros(num_nodes, 1)
+    indicator[targets.cpu()] = 1.0
+    w, _, _ = _iterate(adj_t, alpha * indicator, indicator, alpha, steps, None, steps)
     return w.view(-1)
 
 
