@@ -11,7 +11,7 @@ from torch import Tensor
 
 from leading.errors import DataError
 
-__all__ = ["TextAttributedGraph", "canonical_undirected"]
+__all__ = ["TextAttributedGraph", "canonical_undirected", "check_split"]
 
 
 def canonical_undirected(edge_index: Tensor, num_nodes: int, source: str = "edge_index") -> Tensor:
@@ -109,7 +109,7 @@ class TextAttributedGraph:
                     f"{self.name}: node {node} has label {int(self.y[node])} but only "
                     f"{len(self.class_names)} class names were given"
                 )
-        self.splits = {k: _check_split(v, n, k, self.name) for k, v in dict(self.splits).items()}
+        self.splits = {k: check_split(v, n, k, self.name) for k, v in dict(self.splits).items()}
 
     # ------------------------------------------------------------------ sizes
     @property
@@ -216,7 +216,19 @@ def _check_labels(y, n: int, name: str) -> Tensor:
     return y
 
 
-def _check_split(idx, n: int, split: str, name: str) -> Tensor:
+def check_split(idx, n: int, split: str, name: str) -> Tensor:
+    r"""Validates one split and returns its node ids.
+
+    Args:
+        idx: Node ids (any integer-valued sequence or tensor, any shape) or a boolean mask of
+            length :obj:`n`.
+        n (int): Number of nodes; every id must lie in :obj:`[0, n)`, and none may repeat.
+        split (str): The split's name, for error messages.
+        name (str): Where the split came from (graph or file), for error messages.
+
+    Returns:
+        Tensor: 1-D long tensor of node ids (a mask becomes the ids of its :obj:`True` entries).
+    """
     idx = torch.as_tensor(idx)
     if idx.dtype == torch.bool:
         if idx.numel() != n:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from leading.data.graph import TextAttributedGraph, _check_split
+from leading.data.graph import TextAttributedGraph, check_split
 from leading.errors import DataError
 
 __all__ = ["read_directory", "read_tables", "open_text", "find_file"]
@@ -110,7 +110,7 @@ def read_directory(
                 isinstance(i, int) and not isinstance(i, bool) for i in v
             ):
                 raise DataError(f"{splits_path}: split {k!r} must be a list of integer node ids")
-            splits[k] = _check_split(
+            splits[k] = check_split(
                 torch.tensor(v, dtype=torch.long), len(texts), k, str(splits_path)
             )
     try:

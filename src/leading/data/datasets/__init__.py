@@ -4,73 +4,26 @@ r"""Built-in datasets by name, and the data directory where downloaded ones live
 ``ogbn-products``, ``ogbl-citation2``) or a path to a directory in the documented format.
 Downloaded datasets live under ``--data-dir``, else ``$LEADING_DATA_DIR``, else
 ``~/.cache/leading/data``.
+
+Modules: :mod:`.registry` (names to loaders, the data directory), :mod:`.download` (required
+files and fetching them), :mod:`.text_files` (reading released text files), and one module or
+package per source: :mod:`.cora`, :mod:`.pubmed`, :mod:`.ogb`. Importing this package registers
+every built-in loader.
 """
 
-from __future__ import annotations
+from leading.data.datasets.cora import load_cora
+from leading.data.datasets.ogb import load_ogbl_citation2, load_ogbn_arxiv, load_ogbn_products
+from leading.data.datasets.pubmed import load_pubmed
+from leading.data.datasets.registry import DATASETS, data_dir, load_dataset, register
 
-import os
-from collections.abc import Callable
-from pathlib import Path
-
-from leading.data.graph import TextAttributedGraph
-from leading.data.readers import read_directory
-from leading.errors import DataError
-
-__all__ = ["load_dataset", "data_dir", "DATASETS", "register"]
-
-Loader = Callable[[Path, bool], TextAttributedGraph]
-DATASETS: dict[str, Loader] = {}
-
-
-def register(name: str) -> Callable[[Loader], Loader]:
-    r"""Registers a loader ``fn(root: Path, download: bool) -> TextAttributedGraph``."""
-
-    def wrap(fn: Loader) -> Loader:
-        DATASETS[name] = fn
-        return fn
-
-    return wrap
-
-
-def data_dir(explicit: str | Path | None = None) -> Path:
-    r"""The root directory for downloaded datasets."""
-    if explicit:
-        return Path(explicit).expanduser()
-    env = os.environ.get("LEADING_DATA_DIR")
-    if env:
-        return Path(env).expanduser()
-    return Path.home() / ".cache" / "leading" / "data"
-
-
-def load_dataset(
-    name_or_dir: str | Path, root: str | Path | None = None, download: bool = True
-) -> TextAttributedGraph:
-    r"""Loads a dataset by registered name or from a directory.
-
-    Args:
-        name_or_dir (str or Path): ``cora``, ``pubmed``, ``ogbn-arxiv``, ... or a directory path.
-        root (str or Path, optional): Data directory (see :func:`data_dir`).
-        download (bool): Whether a missing dataset may be fetched from its canonical location.
-    """
-    _import_builtin_loaders()
-    key = str(name_or_dir).lower()
-    if key in DATASETS:
-        return DATASETS[key](data_dir(root), download)
-    path = Path(name_or_dir).expanduser()
-    if path.is_dir():
-        return read_directory(path)
-    raise DataError(
-        f"unknown dataset {str(name_or_dir)!r}: not a built-in name "
-        f"({', '.join(sorted(DATASETS))}) and not a directory"
-    )
-
-
-def _import_builtin_loaders() -> None:
-    from leading.data.datasets import cora  # noqa: F401
-
-    for mod in ("pubmed", "ogb"):
-        try:
-            __import__(f"leading.data.datasets.{mod}")
-        except ModuleNotFoundError as e:  # a loader module not written yet
-            if e.name != f"leading.data.datasets.{mod}":
-                raise
+__all__ = [
+    "load_dataset",
+    "data_dir",
+    "DATASETS",
+    "register",
+    "load_cora",
+    "load_pubmed",
+    "load_ogbn_arxiv",
+    "load_ogbn_products",
+    "load_ogbl_citation2",
+]

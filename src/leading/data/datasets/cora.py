@@ -9,9 +9,11 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from leading.data.datasets import register
+from leading.data.datasets.registry import register
 from leading.data.graph import TextAttributedGraph
 from leading.data.readers import read_directory
+
+__all__ = ["load_cora", "cora_dir"]
 
 
 def cora_dir() -> Path:

@@ -15,17 +15,9 @@ from pathlib import Path
 
 import torch
 
-from leading.data.datasets import data_dir, register
-from leading.data.datasets.ogb import (
-    Required,
-    Source,
-    ensure_files,
-    fill_texts,
-    join_text,
-    read_bytes,
-    text_lines,
-    zip_fetcher,
-)
+from leading.data.datasets.download import Required, Source, ensure_files, zip_fetcher
+from leading.data.datasets.registry import data_dir, register
+from leading.data.datasets.text_files import fill_texts, join_text, read_bytes, text_lines
 from leading.data.graph import TextAttributedGraph
 from leading.errors import DataError
 
