@@ -1,6 +1,6 @@
 r"""How accurate are LEADING's warm-started forward and iterative backward under changing batches?
 
-A study (not a test) of :class:`leading.graph.propagation.ImplicitPropagation` on the real Cora
+A study (not a test) of :class:`leading.graph.implicit.ImplicitPropagation` on the real Cora
 graph (N = 2708). A slowly drifting random input :math:`\mathbf{X}_{\text{in}}^k` (7 channels,
 AR(1) drift, like the logits of a model being trained) is propagated at every step :math:`k`; the
 loss is the cross-entropy of a *different* random batch of 32 target nodes at each step (Cora
@@ -50,7 +50,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from leading.data import load_dataset
-from leading.graph.propagation import ImplicitPropagation, normalized_adjacency
+from leading.graph import ImplicitPropagation, normalized_adjacency
 
 SCHEMES: dict[str, dict] = {
     "history": {"backward_init": "history"},

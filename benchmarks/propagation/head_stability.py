@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from leading.config import Config
 from leading.data import load_dataset, make_split
-from leading.graph.head import EndToEndHead
+from leading.train import build_head
 
 SETTINGS: dict[str, dict] = {
     "implicit L=2 (paper)": {"prop_steps": 2},
@@ -54,7 +54,7 @@ def main() -> None:
     for name, kw in SETTINGS.items():
         torch.manual_seed(args.seed)
         cfg = Config(**kw)
-        head = EndToEndHead.from_config(cfg, g.num_nodes, x.size(1), g.num_classes)
+        head = build_head(cfg, g.num_nodes, x.size(1), g.num_classes)
         opt = torch.optim.AdamW(
             head.parameters(), lr=cfg.lr_head, weight_decay=cfg.head_weight_decay
         )

@@ -135,3 +135,17 @@ def test_reset_parameters_and_repr():
     assert m.step == 0 and m.counters()["total"] == 0 and not m.filled.any()
     assert m.values.eq(0).all() and m.last_write.eq(-1).all()
     assert m.staleness().tolist() == [-1, -1, -1]
+
+
+def test_the_memory_is_a_node_store_and_a_plain_write_counts_without_grad():
+    from leading.data.store import NodeStore
+
+    m = EmbeddingMemory(4, 2)
+    assert isinstance(m, NodeStore)
+    store: NodeStore = m
+    store.write(torch.tensor([3, 1]), rows([1, 2], [3, 4]))  # the interface's write
+    assert m.counters() == {"with_grad": 0, "without_grad": 2, "total": 2}
+    assert store.read(torch.tensor([1, 3])).tolist() == [[3, 4], [1, 2]]
+    assert m.last_write.tolist() == [-1, 0, -1, 0]
+    m.write(torch.tensor([0]), rows([5, 6]), with_grad=True)
+    assert m.counters()["with_grad"] == 1

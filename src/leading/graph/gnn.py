@@ -1,16 +1,20 @@
-r"""Downstream graph neural networks built from PyTorch Geometric layers.
+r"""Downstream graph neural networks, built on PyTorch Geometric's models.
 
 Every model maps node features :obj:`[N, in_channels]` and an edge list :obj:`[2, E]` to
 per-node logits :obj:`[N, out_channels]`, has :meth:`reset_parameters`, and is built by name
-with :func:`build_gnn`:
+with :func:`build_gnn` (names in :data:`GNNS`):
 
 * :class:`GCN` (Kipf & Welling, 2017), :class:`GAT` (Velickovic et al., 2018),
-  :class:`GraphSAGE` (Hamilton et al., 2017, mean aggregation),
-* :class:`APPNPNet` (Klicpera et al., 2019): an MLP, then personalized-PageRank propagation,
-* :class:`MLP`: the graph-less baseline (it ignores :obj:`edge_index`).
+  :class:`GraphSAGE` (Hamilton et al., 2017, mean aggregation): thin subclasses of
+  :class:`torch_geometric.nn.models.GCN`, :class:`~torch_geometric.nn.models.GAT` and
+  :class:`~torch_geometric.nn.models.GraphSAGE` that add dropout on the input features (PyG's
+  models have none) and, for :class:`GAT`, their own number of output heads;
+* :class:`APPNPNet` (Klicpera et al., 2019): an :class:`~leading.graph.mlp.MLPHead`, then
+  personalized-PageRank propagation (:class:`torch_geometric.nn.APPNP`);
+* :class:`~leading.graph.mlp.MLP`: the graph-less baseline (it ignores :obj:`edge_index`).
 
-:class:`MLPHead` is the plain feed-forward head (:obj:`forward(x)` only) that :class:`MLP` and
-:class:`APPNPNet` are made of and that the end-to-end trainer puts before implicit propagation.
+``tests/graph/test_gnn.py`` checks that each model gives exactly the outputs (train and eval mode)
+and parameters of the hand-written stack it replaced, under the same seed.
 
 All models work with a plain :obj:`edge_index`; neither :obj:`pyg-lib` nor :obj:`torch-sparse`
 is needed.
@@ -22,176 +26,51 @@ from typing import Any
 
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch_geometric.nn import APPNP, GATConv, GCNConv, SAGEConv
+from torch_geometric.nn import APPNP, GATConv
+from torch_geometric.nn import models as pyg
 
-__all__ = ["MLPHead", "MLP", "GCN", "GAT", "GraphSAGE", "APPNPNet", "build_gnn", "GNN_NAMES"]
+from leading.graph.mlp import MLP, MLPHead, check_sizes, model_repr
 
-
-def _check_sizes(
-    in_channels: int, hidden_channels: int, out_channels: int, num_layers: int, dropout: float
-) -> None:
-    for name, v in (
-        ("in_channels", in_channels),
-        ("hidden_channels", hidden_channels),
-        ("out_channels", out_channels),
-        ("num_layers", num_layers),
-    ):
-        if int(v) < 1:
-            raise ValueError(f"{name} must be a positive integer, got {v}")
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
+__all__ = ["MLPHead", "MLP", "GCN", "GAT", "GraphSAGE", "APPNPNet", "build_gnn", "GNNS"]
 
 
-def _channels(
-    in_channels: int, hidden_channels: int, out_channels: int, num_layers: int
-) -> list[tuple[int, int]]:
-    r"""(input, output) widths of each of :obj:`num_layers` layers."""
-    dims = [in_channels] + [hidden_channels] * (num_layers - 1) + [out_channels]
-    return list(zip(dims[:-1], dims[1:], strict=True))
+class _InputDropout:
+    r"""What the PyG-based models share: size checks, dropout on the input features before
+    PyG's Conv-Activation-Dropout stack, and a readable :obj:`__repr__`."""
 
+    dropout: nn.Dropout
+    input_dropout: float
 
-class _Base(nn.Module):
-    r"""Shared bookkeeping: sizes, input dropout and a readable :obj:`__repr__`."""
-
-    def __init__(
-        self,
-        in_channels: int,
-        hidden_channels: int,
-        out_channels: int,
-        num_layers: int,
-        dropout: float,
-        input_dropout: float | None,
-    ) -> None:
-        super().__init__()
-        _check_sizes(in_channels, hidden_channels, out_channels, num_layers, dropout)
-        self.in_channels = int(in_channels)
-        self.hidden_channels = int(hidden_channels)
-        self.out_channels = int(out_channels)
-        self.num_layers = int(num_layers)
-        self.dropout = float(dropout)
+    def _setup(self, sizes: tuple[int, int, int, int], dropout: float, input_dropout) -> None:
+        check_sizes(*sizes, dropout, input_dropout)
         self.input_dropout = float(dropout if input_dropout is None else input_dropout)
-        if not 0.0 <= self.input_dropout < 1.0:
-            raise ValueError(f"input_dropout must lie in [0, 1), got {self.input_dropout}")
+
+    def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
+        x = F.dropout(x, p=self.input_dropout, training=self.training)  # type: ignore[attr-defined]
+        return super().forward(x, edge_index)  # type: ignore[misc]
 
     def _extra_repr_args(self) -> str:
         return ""
 
     def __repr__(self) -> str:
-        return (
-            f"{self.__class__.__name__}({self.in_channels}, {self.out_channels}, "
-            f"hidden_channels={self.hidden_channels}, num_layers={self.num_layers}, "
-            f"dropout={self.dropout}"
-            + (
-                f", input_dropout={self.input_dropout}"
-                if self.input_dropout != self.dropout
-                else ""
-            )
-            + f"{self._extra_repr_args()})"
+        m: Any = self
+        return model_repr(
+            m,
+            m.in_channels,
+            m.out_channels,
+            m.hidden_channels,
+            m.num_layers,
+            m.dropout.p,
+            m.input_dropout,
+            self._extra_repr_args(),
         )
 
 
-class MLPHead(_Base):
-    r"""A feed-forward classifier head: :obj:`num_layers` linear layers with ReLU and dropout in
-    between, returning logits (Linear-ReLU-Dropout-...-Linear).
-
-    Args:
-        in_channels (int): Input width :obj:`d`.
-        hidden_channels (int): Width of the hidden layers.
-        out_channels (int): Output width (number of classes).
-        num_layers (int): Number of linear layers (:obj:`1` is a linear classifier).
-            (default: :obj:`2`)
-        dropout (float): Dropout probability after every hidden activation. (default: :obj:`0.5`)
-        input_dropout (float, optional): Dropout on the input features; :obj:`None` uses
-            :obj:`dropout`. (default: :obj:`0.0`)
-
-    Shapes:
-        - **input:** node features :math:`(*, d)`
-        - **output:** logits :math:`(*, C)`
-    """
-
-    def __init__(
-        self,
-        in_channels: int,
-        hidden_channels: int,
-        out_channels: int,
-        num_layers: int = 2,
-        dropout: float = 0.5,
-        input_dropout: float | None = 0.0,
-    ) -> None:
-        super().__init__(
-            in_channels, hidden_channels, out_channels, num_layers, dropout, input_dropout
-        )
-        self.lins = nn.ModuleList(
-            nn.Linear(i, o)
-            for i, o in _channels(in_channels, hidden_channels, out_channels, num_layers)
-        )
-
-    def reset_parameters(self) -> None:
-        r"""Re-initializes all learnable parameters."""
-        for lin in self.lins:
-            lin.reset_parameters()
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = F.dropout(x, p=self.input_dropout, training=self.training)
-        for i, lin in enumerate(self.lins):
-            x = lin(x)
-            if i < len(self.lins) - 1:
-                x = F.dropout(x.relu(), p=self.dropout, training=self.training)
-        return x
-
-
-class MLP(MLPHead):
-    r"""The graph-less baseline: an :class:`MLPHead` with the GNN call signature; it ignores
-    :obj:`edge_index`. Arguments as in :class:`MLPHead`, except that :obj:`input_dropout`
-    defaults to :obj:`None` (same as :obj:`dropout`) like the other downstream models.
-
-    Shapes:
-        - **input:** node features :math:`(N, d)`, edge indices :math:`(2, E)` (unused)
-        - **output:** logits :math:`(N, C)`
-    """
-
-    def __init__(
-        self,
-        in_channels: int,
-        hidden_channels: int,
-        out_channels: int,
-        num_layers: int = 2,
-        dropout: float = 0.5,
-        input_dropout: float | None = None,
-    ) -> None:
-        super().__init__(
-            in_channels, hidden_channels, out_channels, num_layers, dropout, input_dropout
-        )
-
-    def forward(self, x: Tensor, edge_index: Tensor | None = None) -> Tensor:
-        return super().forward(x)
-
-
-class _ConvStack(_Base):
-    r"""Dropout-Conv-Activation stack shared by :class:`GCN`, :class:`GAT`, :class:`GraphSAGE`:
-    dropout on the input of every layer (Kipf & Welling; Velickovic et al.)."""
-
-    act = staticmethod(F.relu)
-
-    def reset_parameters(self) -> None:
-        r"""Re-initializes all learnable parameters (and clears cached normalizations)."""
-        for conv in self.convs:
-            conv.reset_parameters()
-
-    def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
-        x = F.dropout(x, p=self.input_dropout, training=self.training)
-        for i, conv in enumerate(self.convs):
-            if i > 0:
-                x = F.dropout(x, p=self.dropout, training=self.training)
-            x = conv(x, edge_index)
-            if i < len(self.convs) - 1:
-                x = self.act(x)
-        return x
-
-
-class GCN(_ConvStack):
+class GCN(_InputDropout, pyg.GCN):
     r"""Graph convolutional network: :obj:`num_layers` :class:`~torch_geometric.nn.GCNConv`
-    layers (symmetric normalization with self-loops), ReLU in between.
+    layers (symmetric normalization with self-loops), ReLU in between; PyG's
+    :class:`~torch_geometric.nn.models.GCN` with dropout on the input features too (Kipf &
+    Welling drop the input of every layer).
 
     Args:
         in_channels (int): Input width :obj:`d`.
@@ -219,19 +98,25 @@ class GCN(_ConvStack):
         input_dropout: float | None = None,
         cached: bool = False,
     ) -> None:
+        self._setup(
+            (in_channels, hidden_channels, out_channels, num_layers), dropout, input_dropout
+        )
         super().__init__(
-            in_channels, hidden_channels, out_channels, num_layers, dropout, input_dropout
+            in_channels,
+            hidden_channels,
+            num_layers,
+            out_channels,
+            dropout=dropout,
+            act="relu",
+            cached=bool(cached),
         )
         self.cached = bool(cached)
-        self.convs = nn.ModuleList(
-            GCNConv(i, o, cached=cached)
-            for i, o in _channels(in_channels, hidden_channels, out_channels, num_layers)
-        )
 
 
-class GraphSAGE(_ConvStack):
+class GraphSAGE(_InputDropout, pyg.GraphSAGE):
     r"""GraphSAGE with mean aggregation: :obj:`num_layers`
-    :class:`~torch_geometric.nn.SAGEConv` layers (root weight included), ReLU in between.
+    :class:`~torch_geometric.nn.SAGEConv` layers (root weight included), ReLU in between; PyG's
+    :class:`~torch_geometric.nn.models.GraphSAGE` with dropout on the input features too.
     Arguments as in :class:`GCN` (without :obj:`cached`); :obj:`aggr` picks the neighbour
     aggregation. (default: :obj:`"mean"`)
 
@@ -250,23 +135,33 @@ class GraphSAGE(_ConvStack):
         input_dropout: float | None = None,
         aggr: str = "mean",
     ) -> None:
+        self._setup(
+            (in_channels, hidden_channels, out_channels, num_layers), dropout, input_dropout
+        )
         super().__init__(
-            in_channels, hidden_channels, out_channels, num_layers, dropout, input_dropout
+            in_channels,
+            hidden_channels,
+            num_layers,
+            out_channels,
+            dropout=dropout,
+            act="relu",
+            aggr=aggr,
         )
         self.aggr = aggr
-        self.convs = nn.ModuleList(
-            SAGEConv(i, o, aggr=aggr)
-            for i, o in _channels(in_channels, hidden_channels, out_channels, num_layers)
-        )
 
     def _extra_repr_args(self) -> str:
         return f", aggr={self.aggr!r}"
 
 
-class GAT(_ConvStack):
+class GAT(_InputDropout, pyg.GAT):
     r"""Graph attention network: :obj:`num_layers` :class:`~torch_geometric.nn.GATConv` layers
     with ELU in between; hidden layers concatenate :obj:`heads` attention heads, the output
     layer averages :obj:`output_heads` heads.
+
+    PyG's :class:`~torch_geometric.nn.models.GAT` with dropout on the input features, and with
+    its own :obj:`output_heads` and :obj:`attn_dropout`: PyG's output layer averages as many
+    heads as the hidden layers have (8 here, where the GAT paper's Cora model has 1) and its
+    attention dropout is always :obj:`dropout`.
 
     :obj:`hidden_channels` is the *total* hidden width, split evenly across the heads, so that
     a hyperparameter grid over :obj:`hidden_channels` means the same width for every GNN: the
@@ -290,8 +185,6 @@ class GAT(_ConvStack):
         - **output:** logits :math:`(N, C)`
     """
 
-    act = staticmethod(F.elu)
-
     def __init__(
         self,
         in_channels: int,
@@ -304,8 +197,8 @@ class GAT(_ConvStack):
         output_heads: int = 1,
         attn_dropout: float | None = None,
     ) -> None:
-        super().__init__(
-            in_channels, hidden_channels, out_channels, num_layers, dropout, input_dropout
+        self._setup(
+            (in_channels, hidden_channels, out_channels, num_layers), dropout, input_dropout
         )
         if heads < 1 or output_heads < 1:
             raise ValueError(
@@ -316,21 +209,30 @@ class GAT(_ConvStack):
                 f"hidden_channels ({hidden_channels}) must be a multiple of heads "
                 f"({heads}); it is the total width, split across the heads"
             )
-        self.heads = int(heads)
-        self.output_heads = int(output_heads)
-        self.attn_dropout = float(dropout if attn_dropout is None else attn_dropout)
-        convs = []
-        for i, (c_in, c_out) in enumerate(
-            _channels(in_channels, hidden_channels, out_channels, num_layers)
-        ):
-            if i < num_layers - 1:
-                conv = GATConv(c_in, c_out // heads, heads=heads, dropout=self.attn_dropout)
-            else:
-                conv = GATConv(
-                    c_in, c_out, heads=output_heads, concat=False, dropout=self.attn_dropout
-                )
-            convs.append(conv)
-        self.convs = nn.ModuleList(convs)
+        attn = float(dropout if attn_dropout is None else attn_dropout)
+        super().__init__(
+            in_channels,
+            hidden_channels,
+            num_layers,
+            out_channels,
+            dropout=dropout,
+            act="elu",
+            heads=int(heads),
+            output_heads=int(output_heads),
+            attn_dropout=attn,
+        )
+        self.heads, self.output_heads, self.attn_dropout = int(heads), int(output_heads), attn
+
+    def init_conv(self, in_channels: int, out_channels: int, **kwargs: Any) -> GATConv:
+        r"""Hidden layers: :obj:`heads` concatenated heads of :obj:`out_channels // heads`;
+        the output layer (the last one built): :obj:`output_heads` averaged heads."""
+        heads, output_heads = kwargs.pop("heads"), kwargs.pop("output_heads")
+        attn = kwargs.pop("attn_dropout")
+        if len(self.convs) == self.num_layers - 1:
+            return GATConv(
+                in_channels, out_channels, heads=output_heads, concat=False, dropout=attn, **kwargs
+            )
+        return GATConv(in_channels, out_channels // heads, heads=heads, dropout=attn, **kwargs)
 
     def _extra_repr_args(self) -> str:
         return (
@@ -339,9 +241,9 @@ class GAT(_ConvStack):
         )
 
 
-class APPNPNet(_Base):
-    r"""APPNP, "predict then propagate": an :class:`MLPHead` computes logits from the node
-    features alone, then :obj:`K` steps of personalized-PageRank propagation
+class APPNPNet(nn.Module):
+    r"""APPNP, "predict then propagate": an :class:`~leading.graph.mlp.MLPHead` computes logits
+    from the node features alone, then :obj:`K` steps of personalized-PageRank propagation
     (:class:`~torch_geometric.nn.APPNP`, teleport probability :obj:`alpha`) smooth them over
     the graph.
 
@@ -374,15 +276,15 @@ class APPNPNet(_Base):
         alpha: float = 0.1,
         cached: bool = False,
     ) -> None:
-        super().__init__(
-            in_channels, hidden_channels, out_channels, num_layers, dropout, input_dropout
-        )
+        super().__init__()
+        check_sizes(in_channels, hidden_channels, out_channels, num_layers, dropout, input_dropout)
         if K < 0 or not 0.0 <= alpha <= 1.0:
             raise ValueError(f"need K >= 0 and alpha in [0, 1], got K={K}, alpha={alpha}")
         self.K = int(K)
         self.alpha = float(alpha)
+        input_dropout = float(dropout if input_dropout is None else input_dropout)
         self.mlp = MLPHead(
-            in_channels, hidden_channels, out_channels, num_layers, dropout, self.input_dropout
+            in_channels, hidden_channels, out_channels, num_layers, dropout, input_dropout
         )
         self.prop = APPNP(K=self.K, alpha=self.alpha, cached=cached)
 
@@ -394,8 +296,18 @@ class APPNPNet(_Base):
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
         return self.prop(self.mlp(x), edge_index)
 
-    def _extra_repr_args(self) -> str:
-        return f", K={self.K}, alpha={self.alpha}"
+    def __repr__(self) -> str:
+        m = self.mlp
+        return model_repr(
+            self,
+            m.in_channels,
+            m.out_channels,
+            m.hidden_channels,
+            m.num_layers,
+            m.dropout,
+            m.input_dropout,
+            f", K={self.K}, alpha={self.alpha}",
+        )
 
 
 _REGISTRY: dict[str, type[nn.Module]] = {
@@ -405,7 +317,8 @@ _REGISTRY: dict[str, type[nn.Module]] = {
     "appnp": APPNPNet,
     "mlp": MLP,
 }
-GNN_NAMES: tuple[str, ...] = tuple(_REGISTRY)
+GNNS: tuple[str, ...] = tuple(_REGISTRY)
+"""Names :func:`build_gnn` accepts (besides the alias ``"graphsage"`` for ``"sage"``)."""
 
 
 def build_gnn(
@@ -420,8 +333,8 @@ def build_gnn(
     r"""Builds a downstream model by name.
 
     Args:
-        name (str): One of ``"gcn"``, ``"gat"``, ``"sage"``, ``"appnp"``, ``"mlp"``
-            (case-insensitive; ``"graphsage"`` is accepted for ``"sage"``).
+        name (str): One of :data:`GNNS`: ``"gcn"``, ``"gat"``, ``"sage"``, ``"appnp"``,
+            ``"mlp"`` (case-insensitive; ``"graphsage"`` is accepted for ``"sage"``).
         in_channels (int): Input width :obj:`d`.
         hidden_channels (int): Hidden width (for :class:`GAT`, the total over all heads).
         out_channels (int): Output width (number of classes).
@@ -437,7 +350,7 @@ def build_gnn(
     if key == "graphsage":
         key = "sage"
     if key not in _REGISTRY:
-        raise ValueError(f"unknown GNN {name!r}; valid names are {', '.join(GNN_NAMES)}")
+        raise ValueError(f"unknown GNN {name!r}; valid names are {', '.join(GNNS)}")
     return _REGISTRY[key](
         in_channels, hidden_channels, out_channels, num_layers=num_layers, dropout=dropout, **kwargs
     )

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from leading.graph.gnn import MLPHead, build_gnn
-from leading.graph.propagation import APPNPPropagation, ImplicitPropagation
+from leading.graph.appnp import APPNPPropagation
+from leading.graph.gnn import build_gnn
+from leading.graph.implicit import ImplicitPropagation
+from leading.graph.mlp import MLPHead
 
-__all__ = ["EndToEndHead"]
+__all__ = ["EndToEndHead", "HEAD_KINDS"]
 
-KINDS = ("implicit", "appnp", "gcn", "sage", "mlp")
+HEAD_KINDS: tuple[str, ...] = ("implicit", "appnp", "gcn", "sage", "mlp")
 
 
 class EndToEndHead(nn.Module):
@@ -36,8 +38,9 @@ class EndToEndHead(nn.Module):
         num_classes (int): Number of classes :obj:`C`.
         dropout (float): Dropout of the MLP / GNN.
         alpha (float): Teleport probability :math:`\alpha` of APPNP propagation.
-        num_steps (int): Propagation steps :math:`L` per training iteration.
-        **prop_kwargs: Further :class:`~leading.graph.propagation.ImplicitPropagation` options.
+        num_steps (int): Propagation steps :math:`L` per training iteration. (default:
+            :obj:`10`, as :class:`~leading.config.Config`'s ``prop_steps``)
+        **prop_kwargs: Further :class:`~leading.graph.implicit.ImplicitPropagation` options.
 
     Shapes:
         - **input:** :obj:`h` :math:`(n, d)`, local :obj:`edge_index` :math:`(2, E)`, global
@@ -54,12 +57,12 @@ class EndToEndHead(nn.Module):
         num_classes: int,
         dropout: float = 0.5,
         alpha: float = 0.1,
-        num_steps: int = 2,
+        num_steps: int = 10,
         **prop_kwargs,
     ) -> None:
         super().__init__()
-        if kind not in KINDS:
-            raise ValueError(f"unknown head {kind!r}; expected one of {KINDS}")
+        if kind not in HEAD_KINDS:
+            raise ValueError(f"unknown head {kind!r}; expected one of {HEAD_KINDS}")
         self.kind = kind
         self.mlp: nn.Module | None = None
         self.prop: nn.Module | None = None
@@ -74,23 +77,6 @@ class EndToEndHead(nn.Module):
                 self.prop = APPNPPropagation(alpha=alpha, num_steps=num_steps)
         else:
             self.gnn = build_gnn(kind, in_channels, hidden_channels, num_classes, dropout=dropout)
-
-    @classmethod
-    def from_config(cls, cfg, num_nodes: int, in_channels: int, num_classes: int) -> EndToEndHead:
-        r"""Builds the head that :class:`~leading.config.Config` describes."""
-        prop = {}
-        if cfg.head == "implicit":
-            prop = dict(
-                forward_warm_start=cfg.forward_warm_start,
-                backward_init=cfg.backward_init,
-                damping=cfg.damping,
-                eval_steps=cfg.eval_steps,
-                cached=cfg.scope == "full",
-            )
-        return cls(
-            cfg.head, num_nodes, in_channels, cfg.hidden, num_classes, cfg.dropout, cfg.alpha,
-            cfg.prop_steps, **prop,
-        )
 
     def reset_parameters(self) -> None:
         for m in (self.mlp, self.prop, self.gnn):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from leading.graph.gnn import MLPHead
+from leading.graph.mlp import MLPHead
 
 __all__ = ["LinkDecoder", "DotProductDecoder", "MLPDecoder", "build_link_decoder", "DECODERS"]
 

@@ -11,19 +11,23 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from leading.data.store import NodeStore
+
 __all__ = ["EmbeddingMemory"]
 
 
-class EmbeddingMemory:
-    r"""An :math:`N \times d` store of LM embeddings addressed by global node id.
+class EmbeddingMemory(NodeStore):
+    r"""An :math:`N \times d` store of LM embeddings addressed by global node id, a
+    :class:`~leading.data.store.NodeStore`.
 
     Rows are always stored detached. Rows never written read as zeros and are flagged in
     :attr:`filled`; the trainer avoids them by default by prefilling the memory with one
     gradient-free pass (``prefill``), and otherwise the rule is: *an unwritten neighbor contributes
     a zero embedding* (its message carries only the head's bias) until a pipeline writes it.
 
-    This class is the single seam through which embeddings are shared; a multi-process version
-    only needs to override :meth:`write` (to broadcast the written rows) and keep the rest.
+    This class is the single seam through which embeddings are shared (see
+    :mod:`leading.data.store`); a multi-process version only needs to override :meth:`write` (to
+    broadcast the written rows) and keep the rest.
 
     Args:
         num_nodes (int): Number of nodes :math:`N`.
@@ -64,12 +68,14 @@ class EmbeddingMemory:
         r"""Rows :obj:`ids` as float32 :obj:`[len(ids), d]` (zeros where never written)."""
         return self.values[ids.to(self.values.device)].float()
 
-    def write(self, ids: Tensor, values: Tensor, with_grad: bool) -> None:
+    def write(self, ids: Tensor, values: Tensor, with_grad: bool = False) -> None:
         r"""Stores :obj:`values` :obj:`[len(ids), d]` (detached) and counts one LM encoding per id.
 
         Args:
             with_grad (bool): Whether these embeddings were computed with gradient (pipeline 1) or
-                without (pipeline 2, prefill); the two are counted separately.
+                without (pipeline 2, prefill); the two are counted separately. (default:
+                :obj:`False`, as a plain :meth:`NodeStore.write
+                <leading.data.store.NodeStore.write>`)
         """
         ids = ids.to(self.values.device)
         if values.shape != (ids.numel(), self.dim):

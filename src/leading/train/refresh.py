@@ -17,7 +17,8 @@ import math
 import torch
 from torch import Tensor
 
-from leading.graph.propagation import _iterate, normalized_adjacency
+from leading.graph.appnp import appnp_iterate
+from leading.graph.normalization import normalized_adjacency
 from leading.text.encoder import TextEncoder
 from leading.text.tokens import TokenizedTexts
 from leading.train.memory import EmbeddingMemory
@@ -67,7 +68,7 @@ def influence_weights(
     adj_t = normalized_adjacency(edge_index, num_nodes, transpose=True)
     indicator = torch.zeros(num_nodes, 1)
     indicator[targets.cpu()] = 1.0
-    w, _, _ = _iterate(adj_t, alpha * indicator, indicator, alpha, steps, None, steps)
+    w, _, _ = appnp_iterate(adj_t, alpha * indicator, indicator, alpha, steps)
     return w.view(-1)
 
 

@@ -1,4 +1,5 @@
-"""Tests of the implicit graph modeling module (LEADING Section 3.3, Appendix A)."""
+"""Implicit propagation (LEADING Section 3.3, Appendix A): forward fixed point, implicit
+gradient, warm starts from the histories, sub-graphs, modes and checkpoints."""
 
 from __future__ import annotations
 
@@ -7,38 +8,12 @@ import io
 import pytest
 import torch
 
-from leading.graph.propagation import (
-    APPNPPropagation,
-    ImplicitPropagation,
-    PropagationHistory,
-    normalized_adjacency,
-)
+from leading.graph.appnp import APPNPPropagation
+from leading.graph.implicit import BACKWARD_INITS, ImplicitPropagation
+from leading.graph.normalization import normalized_adjacency
 
 ALPHA = 0.1
 N = 10
-
-
-def _graph(num_nodes: int = N, seed: int = 0) -> torch.Tensor:
-    """A ring plus a few random chords, symmetric, no self-loops, no duplicates."""
-    gen = torch.Generator().manual_seed(seed)
-    src = torch.arange(num_nodes)
-    dst = (src + 1) % num_nodes
-    extra = torch.randint(0, num_nodes, (2, num_nodes // 2), generator=gen)
-    edges = torch.cat([torch.stack([src, dst]), extra], dim=1)
-    edges = torch.cat([edges, edges.flip(0)], dim=1)
-    edges = edges[:, edges[0] != edges[1]]
-    key = torch.unique(edges[0] * num_nodes + edges[1])
-    return torch.stack([key // num_nodes, key % num_nodes])
-
-
-def _dense_adj(edge_index: torch.Tensor, num_nodes: int, self_loops: bool = True) -> torch.Tensor:
-    a = torch.zeros(num_nodes, num_nodes, dtype=torch.float64)
-    a[edge_index[1], edge_index[0]] = 1.0  # row = target, col = source
-    if self_loops:
-        a += torch.eye(num_nodes, dtype=torch.float64)
-    deg = a.sum(1)
-    dis = torch.where(deg > 0, deg.pow(-0.5), torch.zeros_like(deg))
-    return dis[:, None] * a * dis[None, :]
 
 
 def _exact_forward(a_hat: torch.Tensor, x_in: torch.Tensor) -> torch.Tensor:
@@ -55,55 +30,12 @@ def _residual(a_hat: torch.Tensor, x: torch.Tensor, x_in: torch.Tensor) -> float
     return float(torch.linalg.norm(x - ((1 - ALPHA) * a_hat @ x + ALPHA * x_in)))
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny graphs gain nothing from intra-op threads, and on a loaded machine each parallel
-    region can cost milliseconds; pin to one thread and restore afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture
-def data() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def data(make_graph, dense_adj) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     torch.manual_seed(0)
-    ei = _graph()
+    ei = make_graph(N)
     x_in = torch.randn(N, 3, dtype=torch.float64)
-    return ei, x_in, _dense_adj(ei, N)
-
-
-# -- normalized adjacency ----------------------------------------------------------------------
-
-
-def test_normalized_adjacency_matches_dense(data):
-    ei, _, a_hat = data
-    mat = normalized_adjacency(ei, N, dtype=torch.float64)
-    assert mat.layout == torch.sparse_csr
-    torch.testing.assert_close(mat.to_dense(), a_hat)
-    torch.testing.assert_close(mat.to_dense(), mat.to_dense().T)
-    from torch_geometric.nn.conv.gcn_conv import gcn_norm
-
-    idx, w = gcn_norm(ei, num_nodes=N, add_self_loops=True, dtype=torch.float64)
-    ref = torch.zeros(N, N, dtype=torch.float64)
-    ref[idx[1], idx[0]] = w
-    torch.testing.assert_close(mat.to_dense(), ref)
-
-
-def test_normalized_adjacency_without_self_loops_isolated_node():
-    ei = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])  # node 3 isolated
-    mat = normalized_adjacency(ei, 4, add_self_loops=False, dtype=torch.float64).to_dense()
-    assert torch.isfinite(mat).all()
-    assert mat[3].abs().sum() == 0 and mat[:, 3].abs().sum() == 0
-    torch.testing.assert_close(mat, _dense_adj(ei, 4, self_loops=False))
-
-
-def test_normalized_adjacency_transpose_of_directed_graph():
-    ei = torch.tensor([[0, 1, 2, 3, 0], [1, 2, 3, 0, 2]])
-    mat = normalized_adjacency(ei, 4, dtype=torch.float64).to_dense()
-    mat_t = normalized_adjacency(ei, 4, dtype=torch.float64, transpose=True).to_dense()
-    torch.testing.assert_close(mat_t, mat.T)
-    torch.testing.assert_close(mat, _dense_adj(ei, 4))
+    return ei, x_in, dense_adj(ei, N)
 
 
 # -- forward and implicit gradient -------------------------------------------------------------
@@ -139,9 +71,9 @@ def test_implicit_gradient_matches_exact_and_unrolled(data, init):
     torch.testing.assert_close(x.grad, x_ref.grad, atol=1e-5, rtol=0)
 
 
-def test_implicit_gradient_directed_subgraph_uses_transpose():
+def test_implicit_gradient_directed_subgraph_uses_transpose(dense_adj):
     ei = torch.tensor([[0, 1, 2, 3, 0, 4, 5], [1, 2, 3, 0, 2, 3, 4]])  # sampler-like, directed
-    a_hat = _dense_adj(ei, 6)
+    a_hat = dense_adj(ei, 6)
     assert not torch.allclose(a_hat, a_hat.T)
     x = torch.randn(6, 2, dtype=torch.float64, requires_grad=True)
     y = torch.randn(6, 2, dtype=torch.float64)
@@ -163,14 +95,6 @@ def test_grad_init_cold_start_equals_unrolled_appnp(data):
     (ref * y).sum().backward()
     torch.testing.assert_close(out, ref)
     torch.testing.assert_close(x.grad, x_ref.grad)
-
-
-def test_appnp_reference_matches_torch_geometric(data):
-    from torch_geometric.nn import APPNP
-
-    ei, x_in, _ = data
-    ref = APPNP(K=5, alpha=ALPHA)(x_in, ei)
-    torch.testing.assert_close(APPNPPropagation(ALPHA, num_steps=5)(x_in, ei), ref)
 
 
 def test_sparse_matrix_input(data):
@@ -224,7 +148,7 @@ def test_zero_init_one_step_is_alpha_grad(data):
 # -- sub-graphs, history, modes ----------------------------------------------------------------
 
 
-def test_subgraph_history_indexed_by_global_id():
+def test_subgraph_history_indexed_by_global_id(dense_adj):
     torch.manual_seed(1)
     num_nodes = 12
     prop = ImplicitPropagation(ALPHA, num_steps=1, num_nodes=num_nodes)
@@ -242,7 +166,7 @@ def test_subgraph_history_indexed_by_global_id():
     out_b = prop(x_b, ei_b, ids_b)
     x0 = x_b.clone()
     x0[0], x0[2] = out_a[4], out_a[1]  # warm rows from A's output, by global id
-    expected = (1 - ALPHA) * _dense_adj(ei_b, 4) @ x0 + ALPHA * x_b
+    expected = (1 - ALPHA) * dense_adj(ei_b, 4) @ x0 + ALPHA * x_b
     torch.testing.assert_close(out_b, expected)
 
 
@@ -300,28 +224,6 @@ def test_state_dict_round_trip(data):
     assert not empty.history.allocated
 
 
-def test_history_interface():
-    hist = PropagationHistory()
-    assert "empty" in repr(hist)
-    assert not hist.filled_x(torch.tensor([0, 5])).any()
-    hist.push_x(torch.tensor([2, 0]), torch.ones(2, 4))
-    assert hist.num_nodes == 3 and hist.num_channels == 4
-    hist.push_g(torch.tensor([6]), torch.full((1, 4), 2.0))  # grows (no fixed size)
-    assert hist.num_nodes == 7
-    mask = hist.filled_x(torch.tensor([0, 1, 2, 6, 9]))
-    assert mask.tolist() == [True, False, True, False, False]
-    assert hist.pull_x(torch.tensor([1, 2, 9])).tolist() == [[0.0] * 4, [1.0] * 4, [0.0] * 4]
-    assert hist.pull_g(torch.tensor([6])).tolist() == [[2.0] * 4]
-    assert "x_filled=2" in repr(hist) and "g_filled=1" in repr(hist)
-    with pytest.raises(ValueError):
-        hist.push_x(torch.tensor([0]), torch.ones(1, 3))
-    fixed = PropagationHistory(num_nodes=4)
-    with pytest.raises(IndexError):
-        fixed.push_x(torch.tensor([4]), torch.ones(1, 2))
-    hist.reset()
-    assert not hist.filled_x(torch.arange(7)).any() and not hist.filled_g(torch.arange(7)).any()
-
-
 def test_repr_and_validation():
     prop = ImplicitPropagation(alpha=0.2, num_steps=3, backward_init="damped", damping=0.25)
     text = repr(prop)
@@ -332,3 +234,26 @@ def test_repr_and_validation():
         ImplicitPropagation(backward_init="momentum")  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         ImplicitPropagation(alpha=0.0)
+
+
+def test_defaults_and_backward_inits():
+    prop = ImplicitPropagation()
+    assert prop.num_steps == 10 == APPNPPropagation().num_steps  # as Config.prop_steps
+    assert prop.backward_init == BACKWARD_INITS[0] == "grad"
+    assert set(BACKWARD_INITS) == {"grad", "zero", "history", "damped"}
+    for init in BACKWARD_INITS:
+        ImplicitPropagation(backward_init=init)
+    with pytest.raises(ValueError, match="backward_init must be one of"):
+        ImplicitPropagation(backward_init="none")  # type: ignore[arg-type]
+
+
+def test_cached_adjacency_is_reused(data):
+    ei, x_in, _ = data
+    prop = ImplicitPropagation(ALPHA, num_steps=2, cached=True)
+    prop(x_in, ei)
+    kept = prop._cache._last
+    assert kept is not None
+    prop(x_in, ei)
+    assert prop._cache._last is kept
+    prop.reset_parameters()
+    assert prop._cache._last is None and not prop.history.filled_x(torch.arange(N)).any()
