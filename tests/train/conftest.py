@@ -24,3 +24,23 @@ def make_encoder(bert_tokenizer, make_bert):
         return TextEncoder(model, copy.deepcopy(bert_tokenizer), "mean", 16, bf16=False)
 
     return make
+
+
+@pytest.fixture
+def crash_after_epoch(monkeypatch):
+    r"""``crash_after_epoch(k)`` makes every trainer stop with :class:`KeyboardInterrupt` right
+    after it wrote the checkpoint of epoch :obj:`k` (as if killed there); returns the undo."""
+    from leading.train import Trainer
+
+    def arm(epoch: int):
+        save = Trainer.save_checkpoint
+
+        def save_then_crash(self):
+            save(self)
+            if self.epoch == epoch:
+                raise KeyboardInterrupt
+
+        monkeypatch.setattr(Trainer, "save_checkpoint", save_then_crash)
+        return monkeypatch.undo
+
+    return arm

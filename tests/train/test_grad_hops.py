@@ -4,13 +4,13 @@ neighbor decoupling, 1 the GAS baseline, -1 the coupled (no decoupling) baseline
 
 import pytest
 import torch
-from test_leading import small_config, tiny_graph
 from test_methods import SPLIT, check_results, run_config, write_dataset
+from test_node import small_config, tiny_graph
 
 from leading.config import Config
 from leading.errors import ConfigError
 from leading.run import run
-from leading.train.leading import LeadingTrainer
+from leading.train import LeadingTrainer
 from leading.train.methods import method_overrides
 
 
@@ -62,7 +62,7 @@ def test_the_first_hops_are_encoded_with_gradient(graph, splits, make_encoder, m
     enc.encode = spy
     targets = splits["train"][torch.tensor([5, 0, 9, 2])]
     before = trainer.memory.grad_encodings.clone()
-    trainer._train_step(targets, with_lm=True)
+    trainer.training_step(targets, with_lm=True)
 
     (sub,) = subgraphs
     assert sub.num_sampled_nodes[1] > 0 and sub.num_sampled_nodes[2] > 0

@@ -8,13 +8,14 @@ import math
 
 import pytest
 import torch
+from test_node import assert_same_history
 
 from leading.config import Config
 from leading.data.graph import TextAttributedGraph
 from leading.data.link_splits import make_link_split
 from leading.errors import ConfigError
 from leading.text.encoder import TextEncoder
-from leading.train.link import LinkTrainer
+from leading.train import LinkTrainer
 from leading.train.methods import method_overrides
 
 WORDS = [
@@ -94,14 +95,14 @@ def test_only_endpoint_rows_receive_lm_gradient(graph, split, make_encoder, scop
 
     enc.encode = spy
     drawn = []
-    pairs = trainer.pairs
+    pairs = trainer.task.pairs
 
-    def record(edges):
-        out = pairs(edges)
+    def record(edges, generator):
+        out = pairs(edges, generator)
         drawn.append(out)
         return out
 
-    trainer.pairs = record
+    trainer.task.pairs = record
     head_inputs = []
 
     def capture(module, args):
@@ -113,7 +114,7 @@ def test_only_endpoint_rows_receive_lm_gradient(graph, split, make_encoder, scop
     edges = split.train[:, :4]
     grad_before = trainer.memory.grad_encodings.clone()
     free_before = trainer.memory.free_encodings.clone()
-    loss = trainer._train_step(edges, with_lm=True)
+    loss = trainer.training_step(edges, with_lm=True)
     assert math.isfinite(loss)
 
     (pair_ids, labels), = drawn
@@ -160,7 +161,7 @@ def test_only_endpoint_rows_receive_lm_gradient(graph, split, make_encoder, scop
 
 def test_message_passing_never_sees_held_out_edges(graph, split, make_encoder):
     trainer = LinkTrainer(graph, split, make_encoder(), small_config(), seed=0)
-    assert torch.equal(trainer.edge_index, split.message_passing_edge_index())
+    assert torch.equal(trainer.task.edge_index, split.message_passing_edge_index())
     seen = []
     trainer.head.register_forward_pre_hook(lambda m, args: seen.append(args[1].clone()))
     trainer.fit()  # warm-up, LM epochs, evaluation, refit, final evaluation
@@ -185,12 +186,12 @@ def test_training_steps_lower_the_loss(graph, split, make_encoder):
         torch.arange(n), trainer.encoder.encode_all(trainer.tokens, progress=False), False
     )
     fixed = trainer.pairs(split.train[:, :8])
-    trainer.pairs = lambda edges: fixed  # the same pairs every step
+    trainer.task.pairs = lambda edges, generator: fixed  # the same pairs every step
     lm_before = {k: v.clone() for k, v in trainer.encoder.state_dict().items()}
     losses = []
     for _ in range(20):
-        losses.append(trainer._train_step(split.train[:, :8], with_lm=True))
-        trainer._optimizer_step(with_lm=True)
+        losses.append(trainer.training_step(split.train[:, :8], with_lm=True))
+        trainer.optimizer_step(with_lm=True)
     assert losses[-1] < 0.5 * losses[0]
     changed = [k for k, v in trainer.encoder.state_dict().items()
                if not torch.equal(v, lm_before[k])]
@@ -228,6 +229,36 @@ def test_fit_counts_encodings_and_reports_metrics(graph, split, make_encoder, tm
         assert 0.0 <= res.e2e[key] <= 1.0
     lines = (tmp_path / "metrics.csv").read_text().splitlines()
     assert lines[0].startswith("epoch,train_loss,valid_auc,valid_mrr") and len(lines) == 4
+
+
+@pytest.mark.parametrize("scope", ["full", "subgraph"])
+def test_resume_continues_to_the_uninterrupted_result(
+    graph, split, make_encoder, tmp_path, crash_after_epoch, scope
+):
+    cfg = small_config(epochs=3, patience=100, scope=scope, link_decoder="mlp")
+
+    def make(run: str, **changes) -> LinkTrainer:
+        return LinkTrainer(graph, split, make_encoder(seed=3), cfg.replace(**changes),
+                           run_dir=tmp_path / run, seed=1)
+
+    res_a = make("a").fit()
+    disarm = crash_after_epoch(2)
+    with pytest.raises(KeyboardInterrupt):
+        make("b").fit()
+    disarm()
+    assert (tmp_path / "b" / "checkpoint.pt").exists()
+    torch.manual_seed(12345)  # the global RNG must come from the checkpoint, not from here
+    c = make("b", resume=True)
+    res_c = c.fit()
+    assert not (tmp_path / "b" / "checkpoint.pt").exists()
+    assert res_c.best_epoch == res_a.best_epoch
+    torch.testing.assert_close(res_c.embeddings, res_a.embeddings, atol=1e-6, rtol=0)
+    assert_same_history(res_a.history, res_c.history)
+    assert res_c.e2e == pytest.approx(res_a.e2e)
+    assert res_c.stats["grad_encodings_per_epoch"] == res_a.stats["grad_encodings_per_epoch"]
+    assert (tmp_path / "a" / "metrics.csv").read_text().splitlines()[0] == (
+        (tmp_path / "b" / "metrics.csv").read_text().splitlines()[0]
+    )
 
 
 def test_supervised_overrides_give_a_graph_free_head(graph, split, make_encoder):

@@ -15,7 +15,7 @@ from leading.errors import ConfigError
 from leading.graph.head import EndToEndHead
 from leading.run import run
 from leading.text.shallow import shallow_features
-from leading.train.leading import LeadingTrainer
+from leading.train import LeadingTrainer
 from leading.train.methods import FINETUNING_METHODS, method_overrides
 
 CLASS_WORDS = [
@@ -160,7 +160,7 @@ def test_eval_reencode_validates_on_fresh_embeddings_without_counting(
     trainer.memory.write(torch.arange(n), torch.randn(n, 32), with_grad=False)
     state = copy.deepcopy(trainer.memory.state_dict())
     trainer.epoch = 1
-    got = trainer._evaluate_epoch()
+    got = trainer.evaluate_epoch()
     # exactly the head over the validation / test nodes encoded by the current LM
     h = trainer.memory.read(torch.arange(n))
     evaluated = torch.cat([splits["valid"], splits["test"]])

@@ -7,7 +7,7 @@ import torch
 from leading.config import Config
 from leading.data.graph import TextAttributedGraph
 from leading.errors import ConfigError
-from leading.train.leading import LeadingTrainer
+from leading.train import LeadingTrainer
 from leading.train.refresh import MemoryRefresh, influence_weights
 
 
