@@ -99,3 +99,43 @@ def test_embed_bad_model_dir(small_dir, tmp_path, capsys):
     expected = f"{tmp_path / 'empty-lm'}: a model directory needs a config.json"
     assert err == f"leading: error: {expected}\n"
     assert not (tmp_path / "x.pt").exists()
+
+
+def _subparsers(parser):
+    r"""Every (sub)command parser below :obj:`parser`, by its path."""
+    import argparse
+
+    out = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                out[name] = sub
+                out.update({f"{name} {k}": v for k, v in _subparsers(sub).items()})
+    return out
+
+
+def test_every_flag_of_every_command_has_help():
+    from leading.cli import build_parser
+
+    commands = _subparsers(build_parser())
+    assert {"run", "embed", "bench", "data", "data info"} <= set(commands)
+    for name, parser in commands.items():
+        for action in parser._actions:
+            if action.dest != "help" and not action.__class__.__name__.startswith("_SubParsers"):
+                assert action.help and action.help.strip(), (name, action.dest)
+
+
+def test_embed_and_bench_take_their_defaults_from_the_config():
+    from leading.cli import build_parser
+    from leading.config import Config
+
+    c = Config()
+    args = build_parser().parse_args(["embed", "--out", "x.pt"])
+    assert args.max_length == c.max_length == 128  # not 256 any more: one default per setting
+    assert (args.lm, args.pooling, args.bf16, args.batch_size, args.dataset, args.data_dir,
+            args.threads) == (c.lm, c.pooling, c.bf16, c.encode_batch_size, c.dataset,
+                              c.data_dir, c.threads)
+    args = build_parser().parse_args(["bench", "--dry-run"])
+    assert (args.dataset, args.lm, args.device) == (c.dataset, c.lm, c.device)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["embed", "--out", "x.pt", "--pooling", "max"])

@@ -4,8 +4,23 @@ import dataclasses
 import pytest
 import yaml
 
-from leading.config import Config, add_config_arguments, config_from_args
+from leading.config import (
+    GROUPS,
+    LINK_METHODS,
+    METHODS,
+    REFRESH_ORDERS,
+    SCOPES,
+    TASKS,
+    Config,
+    add_config_arguments,
+    config_from_args,
+    describe,
+)
 from leading.errors import ConfigError
+from leading.graph import BACKWARD_INITS, DECODERS, GNNS, HEAD_KINDS
+from leading.text.encoder import POOLINGS
+from leading.text.shallow import SHALLOW_KINDS
+from leading.train.methods import METHOD_DESCRIPTIONS
 
 
 def parse(argv):
@@ -120,10 +135,19 @@ def test_save_load_round_trip(tmp_path):
     ("changes", "match"),
     [
         ({"method": "magic"}, "method must be one of"),
-        ({"head": "mlp"}, "head must be implicit, appnp, gcn or sage"),
+        ({"head": "mlp"}, "head mlp only with method supervised or glem, got method 'leading'"),
+        ({"head": "gin"}, "head must be one of implicit, appnp, gcn, sage or mlp, got 'gin'"),
         ({"scope": "local"}, "scope must be full or subgraph"),
         ({"backward_init": "random"}, "backward_init must be"),
-        ({"pooling": "max"}, "pooling must be cls, mean, last or None"),
+        ({"pooling": "max"}, "pooling must be one of cls, mean, last or none"),
+        ({"downstream": ["gcn", "gin"]}, "downstream must be one of gcn, gat, .*, got 'gin'"),
+        ({"glem_gnn": "gin"}, "glem_gnn must be one of"),
+        ({"refresh_order": "random"}, "refresh_order must be cyclic or influence"),
+        ({"task": "graph"}, "task must be node or link"),
+        ({"glem_pseudo_ratio": 1.5}, r"glem_pseudo_ratio must be in \[0, 1\]"),
+        ({"lora_dropout": 1.0}, r"lora_dropout must be in \[0, 1\)"),
+        ({"grad_hops": -2}, "grad_hops must be >= -1"),
+        ({"link_edges_per_epoch": 0}, "link_edges_per_epoch must be >= 1"),
         ({"seeds": 0}, "seeds must be >= 1"),
         ({"batch_size": -4}, "batch_size must be >= 1"),
         ({"max_length": 0}, "max_length must be >= 1"),
@@ -160,7 +184,7 @@ def test_invalid_yaml_value_is_a_config_error(tmp_path):
 def test_invalid_flag_value_is_a_config_error():
     with pytest.raises(ConfigError, match="max_length must be >= 1"):
         parse(["--max-length", "0"])
-    with pytest.raises(ConfigError, match="pooling must be"):
+    with pytest.raises(SystemExit):  # not one of the choices: a usage error
         parse(["--pooling", "max"])
 
 
@@ -185,3 +209,91 @@ def test_lm_epochs_default_per_method_and_task():
     add_config_arguments(parser)
     assert config_from_args(parser.parse_args(["--epochs", "none"])).epochs is None
     assert config_from_args(parser.parse_args(["--epochs", "4"])).lm_epochs == 4
+
+
+def test_gnn_names_are_case_insensitive():
+    # as build_gnn: any case, and graphsage for sage
+    assert Config(glem_gnn="GraphSAGE", downstream=["GCN", "sage"]).downstream == ["GCN", "sage"]
+    c = parse(["--glem-gnn", "GraphSAGE", "--downstream", "GAT", "graphsage"])
+    assert c.glem_gnn == "sage" and c.downstream == ["gat", "sage"]
+
+
+# --------------------------------------------------------------- self-documentation
+FIELDS = dataclasses.fields(Config)
+
+
+def test_every_field_has_help_and_one_group():
+    groups = Config.groups()
+    assert list(groups) == list(GROUPS.values())
+    assert list(GROUPS) == ["data", "lm", "training", "head", "refresh", "propagation",
+                            "evaluation", "output"]
+    grouped = [name for names in groups.values() for name in names]
+    assert sorted(grouped) == sorted(f.name for f in FIELDS)  # each field in exactly one group
+    assert all(groups.values())  # no empty group
+    for f in FIELDS:
+        assert f.metadata["group"] in GROUPS, f.name
+        text = f.metadata.get("help", "")
+        assert len(text) > 8 and text[0].isupper() and text.rstrip(")").endswith("."), f.name
+
+
+def test_enumerated_fields_take_their_choices_from_the_registries():
+    expected = {
+        "method": METHODS, "task": TASKS, "pooling": POOLINGS, "shallow_kind": SHALLOW_KINDS,
+        "glem_gnn": GNNS, "head": HEAD_KINDS, "scope": SCOPES, "link_decoder": DECODERS,
+        "refresh_order": REFRESH_ORDERS, "backward_init": BACKWARD_INITS, "downstream": GNNS,
+    }
+    choices = {f.name: f.metadata["choices"] for f in FIELDS if "choices" in f.metadata}
+    assert choices == {k: tuple(v) for k, v in expected.items()}
+    assert set(METHODS) == set(METHOD_DESCRIPTIONS) and set(LINK_METHODS) <= set(METHODS)
+    for f in FIELDS:  # every default is itself valid
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        for value in default if isinstance(default, list) else [default]:
+            assert value is None or value in f.metadata.get("choices", [value]), f.name
+
+
+@pytest.mark.parametrize("name", [f.name for f in FIELDS if "choices" in f.metadata])
+def test_unknown_choice_is_rejected_naming_field_and_choices(name):
+    f = next(f for f in FIELDS if f.name == name)
+    value = ["bogus"] if f.default is dataclasses.MISSING else "bogus"  # list fields: a factory
+    with pytest.raises(ConfigError) as e:
+        Config(**{name: value})
+    msg = str(e.value)
+    assert msg.startswith(f"{name} must be") and "'bogus'" in msg
+    assert all(c in msg for c in f.metadata["choices"])
+    with pytest.raises(SystemExit):  # the flag refuses it before any run starts
+        parse(["--" + name.replace("_", "-"), "bogus"])
+
+
+def run_help():
+    from leading.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return sub.choices["run"]
+
+
+def test_run_help_describes_every_flag_with_choices_and_default():
+    parser = run_help()
+    actions = {a.dest: a for a in parser._actions}
+    text = parser.format_help()
+    for f in FIELDS:
+        action = actions[f.name]
+        assert action.help and f.metadata["help"] in action.help % {}, f.name
+        assert "(default: " in action.help, f.name
+        for choice in f.metadata.get("choices", ()):
+            assert choice in action.help and choice in action.choices, (f.name, choice)
+    for title in Config.groups():  # one titled section per group, in order
+        assert f"\n{title}:\n" in text
+    positions = [text.index(f"\n{title}:\n") for title in Config.groups()]
+    assert positions == sorted(positions)
+    flags = [a for a in parser._actions if a.option_strings and a.dest != "help"]
+    assert all(a.help for a in flags)  # --config and --preset too
+    assert "--preset" in text and "defaults < --config < --preset" in " ".join(text.split())
+
+
+def test_help_text_shows_the_values_as_typed():
+    assert describe("fanouts").endswith("(default: 10 5)")
+    assert describe("bf16").endswith("(default: true)")
+    assert describe("pooling").endswith("Choices: cls, mean, last. (default: none)")
+    assert describe("batch_size").endswith("At least 1. (default: 32)")
+    assert "(default" not in describe("lm", default=False)

@@ -8,10 +8,14 @@ import sys
 import time
 from pathlib import Path
 
-from leading.config import add_config_arguments, config_from_args
+from leading.config import Config, add_config_arguments, config_from_args, describe
 from leading.errors import LeadingError
+from leading.text.encoder import POOLINGS
 
 __all__ = ["main"]
+
+#: The settings' defaults (``embed`` and ``bench`` share ``run``'s).
+DEFAULTS = Config()
 
 
 def _data_info(args: argparse.Namespace) -> None:
@@ -104,9 +108,8 @@ def _add_bench_parser(sub) -> None:
                        "(default: %(default)s)")
     bench.add_argument("--timeout-s", type=float, help="wall-time limit of one configuration")
     bench.add_argument("--threads", type=int, help="torch threads of each run")
-    bench.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:1 ...")
-    bench.add_argument("--dataset", default="cora")
-    bench.add_argument("--lm", default="minilm")
+    for name in ("device", "dataset", "lm"):  # the defaults of leading run
+        bench.add_argument("--" + name, default=getattr(DEFAULTS, name), help=describe(name))
     bench.add_argument("--max-length", type=int, help="tokens per text (default: 64, quick 32)")
     bench.add_argument("--epochs", type=int,
                        help="LM epochs of the studies that report accuracy (default: 3, quick 1)")
@@ -123,20 +126,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="fine-tune and evaluate (the main job)")
+    run = sub.add_parser(
+        "run", help="fine-tune and evaluate (the main job)",
+        description="Fine-tune and evaluate. Settings resolve as defaults < --config YAML < "
+        "--preset < command-line flags; the resolved settings are saved as OUT_DIR/config.yaml.",
+    )
     add_config_arguments(run)
     run.set_defaults(func=_run)
 
     embed = sub.add_parser("embed", help="frozen LM embeddings of every node, saved as [N, d]")
-    embed.add_argument("--dataset", default="cora")
-    embed.add_argument("--data-dir")
-    embed.add_argument("--lm", default="minilm")
-    embed.add_argument("--pooling", choices=["cls", "mean", "last"])
-    embed.add_argument("--max-length", type=int, default=256)
-    embed.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True)
-    embed.add_argument("--batch-size", type=int, default=64)
-    embed.add_argument("--threads", type=int)
-    embed.add_argument("--quiet", action="store_true")
+    # the same settings, defaults and help texts as leading run's (one default per setting)
+    for name in ("dataset", "data_dir", "lm", "max_length", "threads"):
+        flag, tp = "--" + name.replace("_", "-"), int if name in ("max_length", "threads") else str
+        embed.add_argument(flag, type=tp, default=getattr(DEFAULTS, name), help=describe(name))
+    embed.add_argument("--pooling", choices=POOLINGS, default=DEFAULTS.pooling,
+                       help=describe("pooling"))
+    embed.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=DEFAULTS.bf16,
+                       help=describe("bf16"))
+    embed.add_argument("--batch-size", type=int, default=DEFAULTS.encode_batch_size,
+                       help=describe("encode_batch_size"))
+    embed.add_argument("--quiet", action="store_true", help="Hide the progress bar.")
     embed.add_argument("--out", required=True, help="output file (torch.save of a [N, d] tensor)")
     embed.set_defaults(func=_embed)
 
@@ -146,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     dsub = data.add_subparsers(dest="data_command", required=True)
     info = dsub.add_parser("info", help="nodes, edges, classes, label counts, text lengths")
     info.add_argument("name", help="built-in name (cora, pubmed, ogbn-arxiv, ...) or directory")
-    info.add_argument("--data-dir")
+    info.add_argument("--data-dir", help=describe("data_dir"))
     info.add_argument("--offline", action="store_true", help="never download")
     info.set_defaults(func=_data_info)
     return p

@@ -36,9 +36,31 @@ from __future__ import annotations
 
 from typing import Any
 
-from leading.config import METHODS
+__all__ = [
+    "FINETUNING_METHODS",
+    "LINK_METHODS",
+    "METHODS",
+    "METHOD_DESCRIPTIONS",
+    "METHOD_OVERRIDES",
+    "method_overrides",
+]
 
-__all__ = ["FINETUNING_METHODS", "METHOD_OVERRIDES", "method_overrides"]
+#: Every method of ``leading run --method M`` with a one-line description (the registry that
+#: :class:`~leading.config.Config` and the CLI take their choices from; see above for details).
+METHOD_DESCRIPTIONS: dict[str, str] = {
+    "leading": "the LM fine-tuned end to end with the graph head (two pipelines)",
+    "pretrained": "the un-tuned LM's embeddings",
+    "shallow": "TF-IDF or bag-of-words features of the node texts, no LM",
+    "supervised": "the LM fine-tuned with a graph-less MLP head on the training labels",
+    "glem": "GLEM's variational EM between the LM and a GNN (see leading.train.glem)",
+    "coupled": "LM + GraphSAGE end to end, every sampled node encoded with gradient",
+    "gas": "GNNAutoScale style: the targets and their 1-hop neighbors with gradient, deeper "
+    "hops from the memory",
+}
+#: The names of :data:`METHOD_DESCRIPTIONS`, in order.
+METHODS: tuple[str, ...] = tuple(METHOD_DESCRIPTIONS)
+#: The methods of ``--task link`` (see :mod:`leading.run_link`).
+LINK_METHODS: tuple[str, ...] = ("leading", "pretrained", "shallow", "supervised")
 
 #: The methods that fine-tune the LM with :class:`~leading.train.leading.LeadingTrainer`
 #: (GLEM in each of its LM steps).
