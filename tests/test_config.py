@@ -4,6 +4,7 @@ import dataclasses
 import pytest
 import yaml
 
+from leading.arguments import add_config_arguments, config_from_args, describe
 from leading.config import (
     GROUPS,
     LINK_METHODS,
@@ -12,9 +13,6 @@ from leading.config import (
     SCOPES,
     TASKS,
     Config,
-    add_config_arguments,
-    config_from_args,
-    describe,
 )
 from leading.errors import ConfigError
 from leading.graph import BACKWARD_INITS, DECODERS, GNNS, HEAD_KINDS

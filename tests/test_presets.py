@@ -3,7 +3,8 @@ import dataclasses
 
 import pytest
 
-from leading.config import PRESETS, Config, add_config_arguments, config_from_args
+from leading.arguments import add_config_arguments, config_from_args
+from leading.config import PRESETS, Config
 from leading.errors import ConfigError
 from leading.train.refresh import refresh_size
 

@@ -8,7 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-from leading.config import Config, add_config_arguments, config_from_args, describe
+from leading.arguments import add_config_arguments, config_from_args, describe
+from leading.config import Config
 from leading.errors import LeadingError
 from leading.text.encoder import POOLINGS
 

@@ -5,12 +5,11 @@ run.yaml``), a preset (``--preset paper``, :data:`PRESETS`), then command-line f
 is a flag (``max_length`` is ``--max-length``) with its help text, group (:data:`GROUPS`) and,
 when enumerated, its choices, taken from the registry that defines them (``leading run --help``).
 The resolved configuration is saved beside each run's outputs as ``config.yaml``, and loading that
-file reproduces the run.
+file reproduces the run. The command line is built from the fields in :mod:`leading.arguments`.
 """
 
 from __future__ import annotations
 
-import argparse
 import copy
 import dataclasses
 import types
@@ -30,7 +29,7 @@ from leading.text.shallow import SHALLOW_KINDS
 from leading.train.methods import LINK_METHODS, METHOD_DESCRIPTIONS, METHODS
 
 __all__ = ["Config", "GROUPS", "PRESETS", "METHODS", "LINK_METHODS", "TASKS", "SCOPES",
-           "REFRESH_ORDERS", "add_config_arguments", "config_from_args", "describe"]
+           "REFRESH_ORDERS", "base_type", "canonical", "preset"]
 
 TASKS = ("node", "link")
 SCOPES = ("full", "subgraph")
@@ -189,7 +188,7 @@ class Config:
             choices, low = f.metadata.get("choices"), f.metadata.get("min")
             value = getattr(self, f.name)
             for v in value if isinstance(value, list) else [] if value is None else [value]:
-                if choices and _canonical(f.name, v) not in choices:
+                if choices and canonical(f.name, v) not in choices:
                     allowed = [*choices, "none"] if f.default is None else list(choices)
                     if len(allowed) > 2:
                         allowed = ["one of " + ", ".join(allowed[:-1]), allowed[-1]]
@@ -324,7 +323,7 @@ def _check(ok: bool, message: str) -> None:
         raise ConfigError(message)
 
 
-def _canonical(name: str, value: str) -> str:
+def canonical(name: str, value: str) -> str:
     r"""GNN names are case-insensitive, ``graphsage`` is ``sage`` (as for ``build_gnn``)."""
     key = value.strip().lower()
     return {"graphsage": "sage"}.get(key, key) if name in ("glem_gnn", "downstream") else value
@@ -352,7 +351,7 @@ def _check_types(config: Config) -> None:
     hints = typing.get_type_hints(Config)
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
-        tp, optional = _base_type(hints[f.name])
+        tp, optional = base_type(hints[f.name])
         if value is None:
             if not optional:
                 raise ConfigError(f"{f.name} must not be None")
@@ -367,84 +366,9 @@ def _check_types(config: Config) -> None:
         setattr(config, f.name, value)
 
 
-def _base_type(tp: Any) -> tuple[Any, bool]:
+def base_type(tp: Any) -> tuple[Any, bool]:
     r"""Returns the non-None type of an annotation and whether it is optional."""
     if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         return args[0], True
     return tp, False
-
-
-def _parse_bool(s: str) -> bool:
-    if s.lower() in ("1", "true", "yes", "on"):
-        return True
-    if s.lower() in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true/false, got {s!r}")
-
-
-def describe(name: str, default: bool = True) -> str:
-    r"""The help text of field :obj:`name`: its help, its choices and (with :obj:`default`) its
-    default, as ``leading run --help`` shows it."""
-    f = {f.name: f for f in dataclasses.fields(Config)}[name]
-    text = f.metadata["help"]
-    if "choices" in f.metadata:
-        text += " Choices: " + ", ".join(f.metadata["choices"]) + "."
-    if "min" in f.metadata:
-        text += f" At least {f.metadata['min']}."
-    if default:  # as it is typed on the command line
-        value = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        value = " ".join(map(str, value)) if isinstance(value, list) else value
-        value = str(value).lower() if value is None or isinstance(value, bool) else value
-        text += f" (default: {value})"
-    return text
-
-
-def add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    r"""Adds ``--config``, ``--preset`` and one flag per :class:`Config` field (default: not
-    given), in one argument group per :data:`GROUPS` entry."""
-    source = parser.add_argument_group(
-        "configuration", "Priority: defaults < --config < --preset < the flags below."
-    )
-    source.add_argument("--config", metavar="YAML", help="YAML file of configuration keys "
-                        "(e.g. a run's config.yaml).")
-    source.add_argument("--preset", choices=sorted(PRESETS), help="Named settings applied over "
-                        "the defaults and --config, under explicit flags; paper: the paper's "
-                        "LEADING (leading.config.PRESETS).")
-    hints = typing.get_type_hints(Config)
-    groups = {key: parser.add_argument_group(title) for key, title in GROUPS.items()}
-    for f in dataclasses.fields(Config):
-        tp, optional = _base_type(hints[f.name])
-        kwargs: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS}
-        inner = typing.get_args(tp)[0] if typing.get_origin(tp) is list else tp
-        convert = (lambda s, f=f: _canonical(f.name, s)) if inner is str else inner
-        if tp is bool:
-            kwargs.update(type=_parse_bool, nargs="?", const=True, metavar="BOOL")
-        elif typing.get_origin(tp) is list:
-            kwargs.update(type=convert, nargs="+")
-        else:
-            kwargs["type"] = (
-                (lambda s, t=convert: None if s.lower() == "none" else t(s)) if optional
-                else convert
-            )
-        if "choices" in f.metadata:
-            kwargs.update(choices=f.metadata["choices"] + ((None,) if optional else ()),
-                          metavar=f.name.upper())
-        flag = "--" + f.name.replace("_", "-")
-        groups[f.metadata["group"]].add_argument(
-            flag, help=describe(f.name).replace("%", "%%"), **kwargs
-        )
-
-
-def config_from_args(args: argparse.Namespace, **overrides: Any) -> Config:
-    r"""Defaults < YAML file (``--config``) < preset (``--preset``) < command-line flags <
-    :obj:`overrides`."""
-    values: dict[str, Any] = {}
-    if getattr(args, "config", None):
-        values.update(Config.load(args.config).to_dict())
-    if getattr(args, "preset", None):
-        values.update(preset(args.preset))
-    names = {f.name for f in dataclasses.fields(Config)}
-    values.update({k: v for k, v in vars(args).items() if k in names})
-    values.update(overrides)
-    return Config.from_dict(values)
