@@ -4,8 +4,9 @@ from leading.train.link import LinkTask, LinkTrainer
 from leading.train.memory import EmbeddingMemory
 from leading.train.node import LeadingTrainer, NodeTask
 from leading.train.refresh import MemoryRefresh, influence_weights
+from leading.train.result import TrainResult, peak_rss_mb
 from leading.train.task import Task
-from leading.train.trainer import Trainer, TrainResult, build_head, peak_rss_mb
+from leading.train.trainer import Trainer, build_head
 
 __all__ = [
     "EmbeddingMemory",

@@ -26,9 +26,7 @@ between node classification and link prediction.
 from __future__ import annotations
 
 import copy
-import resource
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,14 +42,10 @@ from leading.train.checkpoint import load_checkpoint, save_checkpoint, write_met
 from leading.train.memory import EmbeddingMemory
 from leading.train.optim import build_optimizer
 from leading.train.refresh import MemoryRefresh, refresh_size
+from leading.train.result import TrainResult, peak_rss_mb
 from leading.train.task import Task
 
-__all__ = ["Trainer", "TrainResult", "build_head", "peak_rss_mb"]
-
-
-def peak_rss_mb() -> float:
-    r"""Peak resident set size of this process so far, in MB (Linux reports KB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+__all__ = ["Trainer", "build_head"]
 
 
 def build_head(cfg: Any, num_nodes: int, in_channels: int, out_channels: int) -> EndToEndHead:
@@ -70,28 +64,6 @@ def build_head(cfg: Any, num_nodes: int, in_channels: int, out_channels: int) ->
         cfg.head, num_nodes, in_channels, cfg.hidden, out_channels, cfg.dropout, cfg.alpha,
         cfg.prop_steps, **prop,
     )
-
-
-@dataclass
-class TrainResult:
-    r"""What a fine-tuning run returns.
-
-    Args:
-        encoder (TextEncoder): The LM at the best epoch.
-        embeddings (Tensor): Every node encoded by that LM, :obj:`[N, d]`.
-        best_epoch (int): Best epoch by the validation metric (0 = before any LM update).
-        history (list[dict]): One row of metrics per epoch.
-        stats (dict): Cost figures (time per epoch, peak RSS, LM encodings per node / target).
-        e2e (dict): Metrics of the end-to-end model's own outputs over :obj:`embeddings` (after
-            the head is refit on them, ``refit_head``), per part.
-    """
-
-    encoder: TextEncoder
-    embeddings: Tensor
-    best_epoch: int
-    history: list[dict] = field(default_factory=list)
-    stats: dict = field(default_factory=dict)
-    e2e: dict = field(default_factory=dict)
 
 
 class Trainer:
