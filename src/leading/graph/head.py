@@ -83,16 +83,6 @@ class EndToEndHead(nn.Module):
             if m is not None:
                 m.reset_parameters()
 
-    def get_extra_state(self) -> dict:
-        r"""The propagation histories travel with the head's :obj:`state_dict`."""
-        if isinstance(self.prop, ImplicitPropagation):
-            return {"history": self.prop.history.state_dict()}
-        return {}
-
-    def set_extra_state(self, state: dict) -> None:
-        if isinstance(self.prop, ImplicitPropagation) and "history" in state:
-            self.prop.history.load_state_dict(state["history"])
-
     def forward(self, h: Tensor, edge_index: Tensor, node_ids: Tensor) -> Tensor:
         if self.gnn is not None:
             return self.gnn(h, edge_index)
