@@ -13,9 +13,9 @@ import torch
 from leading import TextAttributedGraph
 from leading.config import Config
 from leading.data.link_splits import make_link_split
-from leading.eval.link import LinkPredictorConfig, evaluate_link_downstream
-from leading.text.encoder import TextEncoder
-from leading.train.link import LinkTrainer
+from leading.eval import LinkPredictorConfig, evaluate_link_downstream
+from leading.text import TextEncoder
+from leading.train import LinkTrainer
 
 torch.set_num_threads(1)  # a toy graph is many tiny ops: one thread is fastest on a busy CPU
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from leading.data import load_dataset
-from leading.run import make_split
+from leading.data import load_dataset, make_split
 from leading.train.refresh import influence_weights
 
 

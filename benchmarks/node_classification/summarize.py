@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from leading.eval.downstream import summarize
+from leading.eval import summarize
 
 ROOT = Path("benchmarks/results/node_classification")
 

@@ -22,7 +22,7 @@ from leading.data.graph import TextAttributedGraph
 from leading.data.splits import make_split
 from leading.text.encoder import TextEncoder
 from leading.text.lora import maybe_apply_lora
-from leading.train.leading import LeadingTrainer, TrainResult
+from leading.train import LeadingTrainer, TrainResult
 
 __all__ = ["finetune"]
 
@@ -52,8 +52,12 @@ def finetune(
     Returns:
         TrainResult: the fine-tuned encoder, embeddings :obj:`[N, d]`, per-epoch history,
         cost statistics and the end-to-end head's own accuracy.
+
+    Raises:
+        ConfigError: for a setting that is not a :class:`~leading.config.Config` field, or an
+            invalid value.
     """
-    cfg = Config(lm=lm if isinstance(lm, str) else lm.name, **settings)
+    cfg = Config.from_dict({"lm": lm if isinstance(lm, str) else lm.name, **settings}, "finetune")
     if splits is None:
         splits = dict(graph.splits) if graph.splits else make_split(graph, cfg.split, seed)
     if isinstance(lm, TextEncoder):
@@ -62,7 +66,9 @@ def finetune(
         encoder = TextEncoder.from_pretrained(
             lm, cfg.pooling, cfg.max_length, cfg.bf16, cfg.torch_device()
         )
-    trainable = maybe_apply_lora(encoder, cfg, seed=seed)  # LoRA adapters when lora_r > 0
+    trainable = maybe_apply_lora(  # LoRA adapters when lora_r > 0
+        encoder, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, cfg.lora_target_modules, seed=seed
+    )
     result = LeadingTrainer(graph, splits, encoder, cfg, run_dir=run_dir, seed=seed).fit()
     result.stats["trainable_params"] = trainable
     return result

@@ -67,7 +67,8 @@ _METHOD_HELP = "; ".join(f"{k}: {v}" for k, v in METHOD_DESCRIPTIONS.items())
 @dataclass
 class Config:
     r"""Every setting of a run, in groups (:data:`GROUPS`); ``Config.from_preset("paper")`` is
-    the paper's LEADING. See ``leading run --help`` or :func:`describe` for each field."""
+    the paper's LEADING. See ``leading run --help`` or :func:`leading.arguments.describe` for
+    each field."""
 
     dataset: str = _data("cora", "Built-in dataset name or a directory in the documented format.")
     data_dir: str | None = _data(None, "Where downloaded datasets live (none: $LEADING_DATA_DIR).")
@@ -75,8 +76,8 @@ class Config:
                        "per_class:K:V:T, percentages such as 60/20/20, or canonical.")
     seeds: int = _data(3, "Number of seeds; seed s uses its own split and fine-tuning.", min=1)
     seed: int = _data(0, "First seed.")
-    task: str = _data("node", "Node classification or link prediction (leading.run_link; "
-                      "methods leading, pretrained, shallow, supervised).", choices=TASKS)
+    task: str = _data("node", "The task: node classification, or link prediction (methods "
+                      "leading, pretrained, shallow, supervised).", choices=TASKS)
     link_split: str = _data("auto", "Edge split of --task link: auto (canonical if the dataset "
                             "has one, else low), low (10/30/60 train/valid/test edges), high "
                             "(85/5/10), A/B/C percentages, or canonical (e.g. OGB's).")

@@ -1,6 +1,14 @@
-r"""The main job behind ``leading run``: per seed, split -> fine-tune (or not) -> encode every
-node -> downstream GNNs; then a table and a run directory. The methods (``--method``: leading,
-pretrained, shallow, supervised) are described in :mod:`leading.train.methods`.
+r"""The main job behind ``leading run``: one protocol for every task. Per seed: split -> embed
+every node by the method -> downstream GNNs on the embeddings; over the seeds: aggregate ->
+``results.json`` and a table. What differs between node classification and link prediction
+(``--task``: the split, the trainer, the downstream models, the figures) comes from the
+protocol objects of :mod:`leading.protocols`; the methods (``--method``: leading, pretrained,
+shallow, supervised, glem, ...) are described in :mod:`leading.train.methods`.
+
+Embedding by method (:func:`embed`): ``shallow`` (TF-IDF / bag-of-words of the node texts,
+:mod:`leading.text.shallow`) and ``pretrained`` (the frozen LM) are computed once and shared by
+every seed; the other methods load the LM, add LoRA adapters with ``--lora-r R > 0``, and
+fine-tune it with the task's trainer from the seed's random state.
 
 Run directory layout::
 
@@ -19,24 +27,23 @@ from __future__ import annotations
 import json
 import platform
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import Tensor
 
 from leading.config import Config
-from leading.data import load_dataset, make_split
+from leading.data import load_dataset
 from leading.data.graph import TextAttributedGraph
-from leading.eval.downstream import DownstreamConfig, evaluate_downstream, format_table, summarize
+from leading.protocols import TaskProtocol, protocol_of
 from leading.text.encoder import TextEncoder
 from leading.text.lora import maybe_apply_lora, save_encoder
 from leading.text.shallow import shallow_features
-from leading.train.glem import GlemTrainer
-from leading.train.leading import LeadingTrainer, peak_rss_mb
+from leading.train import peak_rss_mb
 from leading.train.methods import FINETUNING_METHODS, method_overrides
 
-__all__ = ["run", "run_seed", "run_seeds"]
+__all__ = ["aggregate", "embed", "run", "run_seed", "run_seeds"]
 
 
 def _machine() -> dict[str, Any]:
@@ -49,6 +56,55 @@ def _machine() -> dict[str, Any]:
     }
 
 
+def embed(
+    cfg: Config,
+    protocol: TaskProtocol,
+    graph: TextAttributedGraph,
+    split: Any,
+    seed: int,
+    seed_dir: Path | None,
+    frozen: dict[str, Any],
+    out: dict[str, Any],
+) -> Tensor:
+    r"""Node embeddings :obj:`[N, d]` by ``cfg.method``; :obj:`frozen` caches the un-tuned
+    embeddings (or the shallow features) across seeds. A fine-tuning method records its figures
+    in :obj:`out` (``trainable_params``, ``best_epoch``, ``train``, ``e2e``, GLEM's ``glem``)
+    and, with ``save_model``, saves the LM under :obj:`seed_dir`."""
+    if cfg.method in ("shallow", "pretrained"):
+        if "x" not in frozen:  # unsupervised, from every node text: the same for every seed
+            frozen["x"] = (
+                shallow_features(graph.texts, cfg.shallow_kind, cfg.shallow_max_features)
+                if cfg.method == "shallow" else _encode_frozen(cfg, graph)
+            )
+        return frozen["x"]
+    enc = TextEncoder.from_pretrained(
+        cfg.lm, cfg.pooling, cfg.max_length, cfg.bf16, cfg.torch_device()
+    )
+    torch.manual_seed(seed)
+    out["trainable_params"] = maybe_apply_lora(  # LoRA adapters if cfg.lora_r > 0
+        enc, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, cfg.lora_target_modules
+    )
+    res = protocol.trainer(cfg, graph, split, enc, seed_dir, seed).fit()
+    out.update(best_epoch=res.best_epoch, train=res.stats, e2e=protocol.e2e(res.e2e))
+    if cfg.method == "glem":  # one row per LM / GNN step
+        out["glem"] = res.history
+    if seed_dir is not None and cfg.save_model:
+        save_encoder(enc, seed_dir, inplace=True)  # model/ (and adapter/ with LoRA)
+    return res.embeddings
+
+
+def _encode_frozen(cfg: Config, graph: TextAttributedGraph) -> Tensor:
+    enc = TextEncoder.from_pretrained(
+        cfg.lm, cfg.pooling, cfg.max_length, cfg.bf16, cfg.torch_device()
+    )
+    return enc.encode_all(
+        enc.tokenize(graph.texts),
+        batch_size=cfg.encode_batch_size,
+        progress=cfg.progress,
+        desc="encode (frozen)",
+    )
+
+
 def run_seed(
     cfg: Config,
     graph: TextAttributedGraph,
@@ -56,95 +112,54 @@ def run_seed(
     seed_dir: Path | None,
     frozen: dict[str, Any],
 ) -> dict[str, Any]:
-    r"""One seed of the protocol. :obj:`frozen` caches the un-tuned embeddings (or the shallow
-    features) across seeds."""
-    splits = make_split(graph, cfg.split, seed)
+    r"""One seed of the protocol for ``cfg.task``: split, :func:`embed`, save the embeddings,
+    downstream GNNs. :obj:`frozen` caches the un-tuned embeddings (or the shallow features)
+    across seeds.
+
+    Returns:
+        dict: This seed's ``result.json``: ``seed``, ``method``, the task's split fields (link:
+        ``link_split``, the resolved specification, and ``split``, its sizes), for fine-tuning
+        methods ``trainable_params``, ``best_epoch``, ``train`` (cost figures) and ``e2e`` (the
+        trainer's own figures), ``finetune_time_s``, ``downstream`` (per GNN) and
+        ``wall_time_s``.
+    """
+    protocol = protocol_of(cfg)
+    split = protocol.split(cfg, graph, seed)
     t0 = time.perf_counter()
-    out: dict[str, Any] = {"seed": seed, "method": cfg.method}
-    if cfg.method == "shallow":
-        if "x" not in frozen:  # unsupervised, from every node text: the same for every seed
-            frozen["x"] = shallow_features(graph.texts, cfg.shallow_kind, cfg.shallow_max_features)
-        x = frozen["x"]
-    elif cfg.method == "pretrained":
-        if "x" not in frozen:
-            enc = TextEncoder.from_pretrained(
-                cfg.lm, cfg.pooling, cfg.max_length, cfg.bf16, cfg.torch_device()
-            )
-            frozen["x"] = enc.encode_all(
-                enc.tokenize(graph.texts),
-                batch_size=cfg.encode_batch_size,
-                progress=cfg.progress,
-                desc="encode (frozen)",
-            )
-        x = frozen["x"]
-    elif cfg.method == "glem":  # variational EM between the LM and a GNN (leading.train.glem)
-        enc = TextEncoder.from_pretrained(
-            cfg.lm, cfg.pooling, cfg.max_length, cfg.bf16, cfg.torch_device()
-        )
-        torch.manual_seed(seed)
-        out["trainable_params"] = maybe_apply_lora(enc, cfg)
-        res = GlemTrainer(graph, splits, enc, cfg, run_dir=seed_dir, seed=seed).fit()
-        x = res.embeddings
-        out.update(best_epoch=res.best_epoch, train=res.stats, e2e=res.e2e, glem=res.history)
-        if seed_dir is not None and cfg.save_model:
-            save_encoder(enc, seed_dir, inplace=True)
-    else:
-        enc = TextEncoder.from_pretrained(
-            cfg.lm, cfg.pooling, cfg.max_length, cfg.bf16, cfg.torch_device()
-        )
-        torch.manual_seed(seed)
-        out["trainable_params"] = maybe_apply_lora(enc, cfg)  # LoRA adapters if cfg.lora_r > 0
-        tcfg = cfg.replace(**method_overrides(cfg.method))  # supervised: MLP head, no pipeline 2
-        trainer = LeadingTrainer(graph, splits, enc, tcfg, run_dir=seed_dir, seed=seed)
-        res = trainer.fit()
-        x = res.embeddings
-        out.update(best_epoch=res.best_epoch, train=res.stats, e2e=res.e2e)
-        if seed_dir is not None and cfg.save_model:
-            save_encoder(enc, seed_dir, inplace=True)  # model/ (and adapter/ with LoRA)
+    out: dict[str, Any] = {"seed": seed, "method": cfg.method, **protocol.seed_fields(split)}
+    x = embed(cfg, protocol, graph, split, seed, seed_dir, frozen, out)
     out["finetune_time_s"] = time.perf_counter() - t0
     if seed_dir is not None:
         seed_dir.mkdir(parents=True, exist_ok=True)
         torch.save(x, seed_dir / "embeddings.pt")
-    # Full-batch GNNs on a small graph are many tiny ops: one thread avoids oversubscription.
-    out["downstream"] = evaluate_downstream(
-        x, graph.edge_index, graph.y, splits, cfg.downstream, seed=seed,
-        config=DownstreamConfig(num_threads=1),
-    )
+    out["downstream"] = protocol.downstream(cfg, x, graph, split, seed)
     out["wall_time_s"] = time.perf_counter() - t0
     return out
 
 
-def _aggregate(cfg: Config, graph: TextAttributedGraph, per_seed: list[dict]) -> dict[str, Any]:
-    seeds = [r["seed"] for r in per_seed]
+def aggregate(cfg: Config, graph: TextAttributedGraph, per_seed: list[dict]) -> dict[str, Any]:
+    r"""The content of ``results.json`` (but ``machine`` and ``wall_time_s``) from the seeds'
+    results: per GNN (and ``e2e`` for fine-tuning methods) the figures of every seed with their
+    mean and std (:meth:`~leading.protocols.TaskProtocol.summarize`), the mean cost figures
+    (``train``) and the seeds' own results (``per_seed``)."""
+    protocol = protocol_of(cfg)
     result: dict[str, Any] = {
+        **protocol.header,
         "dataset": graph.name,
         "lm": cfg.lm,
         "method": cfg.method,
         "method_overrides": method_overrides(cfg.method),
-        "split": cfg.split,
-        "seeds": seeds,
-        "downstream": {},
+        **protocol.result_fields(cfg, per_seed),
+        "seeds": [r["seed"] for r in per_seed],
+        "downstream": {
+            g: protocol.summarize(cfg, per_seed, lambda r, g=g: r["downstream"][g])
+            for g in cfg.downstream
+        },
     }
-    for gnn in cfg.downstream:
-        accs = [r["downstream"][gnn]["test_acc"] for r in per_seed]
-        s = summarize(accs)
-        result["downstream"][gnn] = {
-            "test_acc": accs,
-            "valid_acc": [r["downstream"][gnn]["valid_acc"] for r in per_seed],
-            "mean": s["mean"],
-            "std": s["std"],
-        }
     if cfg.method == "shallow":
         result["shallow"] = {"kind": cfg.shallow_kind, "max_features": cfg.shallow_max_features}
     if cfg.method in FINETUNING_METHODS:
-        e2e = [r["e2e"]["test_acc"] for r in per_seed]
-        s = summarize(e2e)
-        result["e2e"] = {
-            "test_acc": e2e,
-            "valid_acc": [r["e2e"]["valid_acc"] for r in per_seed],
-            "mean": s["mean"],
-            "std": s["std"],
-        }
+        result["e2e"] = protocol.summarize(cfg, per_seed, lambda r: r["e2e"])
         keys = per_seed[0]["train"].keys()
         result["train"] = {k: sum(r["train"][k] for r in per_seed) / len(per_seed) for k in keys}
         result["train"]["peak_rss_mb"] = max(r["train"]["peak_rss_mb"] for r in per_seed)
@@ -157,15 +172,11 @@ def _aggregate(cfg: Config, graph: TextAttributedGraph, per_seed: list[dict]) ->
     return result
 
 
-def run_seeds(
-    cfg: Config,
-    run_one: Callable[[Config, TextAttributedGraph, int, Path, dict], dict[str, Any]],
-    aggregate: Callable[[Config, TextAttributedGraph, list[dict]], dict[str, Any]],
-) -> tuple[dict[str, Any], TextAttributedGraph]:
-    r"""The seed loop that every task shares: saves the configuration, loads the dataset, runs
-    :obj:`run_one(cfg, graph, seed, seed_dir, frozen)` per seed (``--resume`` skips seeds whose
-    ``seed_S/result.json`` exists) and rewrites ``results.json`` from :obj:`aggregate` after
-    every seed, so that a stopped run still leaves the finished seeds' figures.
+def run_seeds(cfg: Config) -> tuple[dict[str, Any], TextAttributedGraph]:
+    r"""The seed loop: saves the configuration, loads the dataset, runs :func:`run_seed` per
+    seed (``--resume`` skips seeds whose ``seed_S/result.json`` exists) and rewrites
+    ``results.json`` from :func:`aggregate` after every seed, so that a stopped run still
+    leaves the finished seeds' figures.
 
     Returns:
         tuple: The content of ``results.json`` and the graph.
@@ -192,7 +203,7 @@ def run_seeds(
         if cfg.resume and done.exists():
             per_seed.append(json.loads(done.read_text()))
             continue
-        r = run_one(cfg, graph, seed, seed_dir, frozen)
+        r = run_seed(cfg, graph, seed, seed_dir, frozen)
         seed_dir.mkdir(parents=True, exist_ok=True)
         done.write_text(json.dumps(r, indent=1))
         per_seed.append(r)
@@ -201,21 +212,17 @@ def run_seeds(
 
 
 def run(cfg: Config) -> dict[str, Any]:
-    r"""Runs the whole protocol over ``cfg.seeds`` seeds and writes the run directory.
+    r"""Runs the whole protocol over ``cfg.seeds`` seeds, writes the run directory and prints the
+    table of test figures.
 
     Returns:
-        dict: The content of ``results.json``.
+        dict: The content of ``results.json``: per GNN (and ``e2e`` for fine-tuning methods)
+        the figures of every seed with the test mean and std (node classification:
+        ``test_acc``, ``valid_acc``; link prediction: per metric ``test``, ``valid``).
     """
-    if cfg.task == "link":  # link prediction: its own protocol (leading.run_link)
-        from leading.run_link import run_link
-
-        return run_link(cfg)
     t0 = time.perf_counter()
-    result, _ = run_seeds(cfg, run_seed, _aggregate)
+    result, graph = run_seeds(cfg)
     name = f"{cfg.method} ({cfg.shallow_kind if cfg.method == 'shallow' else cfg.lm})"
-    table = {name: {g: result["downstream"][g]["test_acc"] for g in cfg.downstream}}
-    if "e2e" in result:
-        table[name]["e2e head"] = result["e2e"]["test_acc"]
-    print(format_table(table))
+    print(protocol_of(cfg).table(cfg, graph, name, result))
     print(f"wrote {cfg.out_dir}/results.json ({time.perf_counter() - t0:.0f} s)")
     return result

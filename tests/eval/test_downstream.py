@@ -4,14 +4,16 @@ import pytest
 import torch
 
 from leading.errors import ConfigError
-from leading.eval.downstream import (
+from leading.eval import (
     DownstreamConfig,
+    accuracy,
     evaluate_downstream,
+    fit_downstream,
     format_table,
     normalize_features,
     summarize,
+    torch_num_threads,
 )
-from leading.eval.metrics import accuracy
 
 # one thread: these graphs are tiny, and two threads on a loaded 2-core machine are much slower
 FAST = DownstreamConfig(epochs=60, patience=15, lr=(1e-2, 5e-2), hidden_channels=16, num_threads=1)
@@ -74,6 +76,39 @@ def test_deterministic_per_seed(toy):
     strip = lambda r: {k: v for k, v in r["gat"].items() if k != "time_s"}  # noqa: E731
     assert strip(a) == strip(b)
     assert a["gat"]["valid_loss"] != c["gat"]["valid_loss"]
+
+
+def test_fit_downstream_is_the_training_of_evaluate_downstream(toy):
+    x, edge_index, y, splits = toy
+    cfg = DownstreamConfig(epochs=20, patience=5, lr=(1e-2, 5e-2), hidden_channels=8)
+    ref = evaluate_downstream(x, edge_index, y, splits, gnns=["GCN"], seed=2, config=cfg)["GCN"]
+    xn = normalize_features(x, cfg.feature_norm)
+    train, valid = splits["train"], splits["valid"]
+    state = torch.get_rng_state()
+    best = fit_downstream("GCN", xn, edge_index, 2, train, y[train], valid, y[valid], 2, cfg)
+    assert torch.equal(torch.get_rng_state(), state)
+    for key in ("valid_acc", "valid_loss", "best_epoch", "epochs_run", "hparams", "grid"):
+        assert best[key] == ref[key], key
+    assert best["logits"].shape == (x.size(0), 2)
+    assert torch.equal(best["pred"], best["logits"].argmax(-1))
+    assert accuracy(best["pred"][splits["test"]], y[splits["test"]]) == ref["test_acc"]
+    # extra targets (GLEM's pseudo-labels) are learnt from like the training labels
+    extra = splits["test"][:20]
+    more = fit_downstream(
+        "gcn", xn, edge_index, 2, torch.cat([train, extra]), torch.cat([y[train], 1 - y[extra]]),
+        valid, y[valid], 2, cfg,
+    )
+    assert not torch.equal(more["logits"], best["logits"])
+
+
+def test_torch_num_threads_restores_the_setting():
+    threads = torch.get_num_threads()
+    with torch_num_threads(None):
+        assert torch.get_num_threads() == threads
+    with pytest.raises(RuntimeError), torch_num_threads(threads + 1):
+        assert torch.get_num_threads() == threads + 1
+        raise RuntimeError
+    assert torch.get_num_threads() == threads
 
 
 def test_boolean_masks_and_errors(toy):

@@ -10,7 +10,7 @@ import torch
 from leading.config import Config
 from leading.data.graph import TextAttributedGraph
 from leading.text.encoder import TextEncoder
-from leading.train.leading import LeadingTrainer
+from leading.train import LeadingTrainer
 
 MAX_LEN = 16
 
@@ -93,7 +93,7 @@ def test_two_pipeline_training_updates_the_decoder(make_decoder, texts, arch, lo
         fanouts=[2, 2],
         lora_r=lora_r,
     )
-    info = maybe_apply_lora(enc, cfg, seed=0, log=False)
+    info = maybe_apply_lora(enc, cfg.lora_r, seed=0, log=False)
     assert (info["fraction"] < 0.5) == (lora_r > 0)
     before = {n: p.detach().clone() for n, p in enc.named_parameters()}
     res = LeadingTrainer(graph, splits, enc, cfg, seed=0).fit()

@@ -12,16 +12,18 @@ import pytest
 import torch
 from torch import nn
 
-from leading.config import Config, add_config_arguments, config_from_args
+from leading.arguments import add_config_arguments, config_from_args
+from leading.config import Config
 from leading.data.graph import TextAttributedGraph
 from leading.errors import ConfigError, ModelError
-from leading.text.encoder import TextEncoder
-from leading.text.lora import (
+from leading.text import (
+    TextEncoder,
     apply_lora,
     default_target_modules,
     is_lora,
     maybe_apply_lora,
     merge_lora,
+    merged_model,
     save_encoder,
     trainable_fraction,
 )
@@ -210,7 +212,7 @@ def tiny_config(**changes) -> Config:
 
 
 def test_trainer_optimizer_gets_only_trainable_parameters(bert_encoder):
-    from leading.train.leading import LeadingTrainer
+    from leading.train import LeadingTrainer
 
     graph = toy_graph()
     splits = {
@@ -219,7 +221,7 @@ def test_trainer_optimizer_gets_only_trainable_parameters(bert_encoder):
         "test": torch.arange(13, 18),
     }
     cfg = tiny_config(lora_r=2)
-    info = maybe_apply_lora(bert_encoder, cfg, seed=0, log=False)
+    info = maybe_apply_lora(bert_encoder, cfg.lora_r, seed=0, log=False)
     assert info["lora_r"] == 2 and info["trainable"] == trainable_fraction(bert_encoder)[0]
     frozen = {
         n: p.detach().clone() for n, p in bert_encoder.named_parameters() if not p.requires_grad
@@ -254,6 +256,9 @@ def test_merged_model_equals_lora_model(make_encoder, texts, arch):
     )
     torch.testing.assert_close(enc.encode_all(tokens, progress=False), with_lora)  # unchanged
     assert merge_lora(merged) is merged
+    # the encoder module's own merge (what TextEncoder.save_pretrained saves)
+    assert merged_model(merged.model) is merged.model
+    assert type(merged_model(enc.model)) is type(merged.model) and is_lora(enc)
 
 
 @pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing")  # from peft's own loading
@@ -321,22 +326,25 @@ def test_config_lora_fields_and_flags():
 
 def test_maybe_apply_lora(make_encoder, capsys):
     enc = make_encoder("bert")
-    full = maybe_apply_lora(enc, Config(), seed=0)
+    full = maybe_apply_lora(enc, 0, seed=0)
     assert not is_lora(enc) and full["fraction"] == 1.0 and full["lora_r"] == 0
     assert capsys.readouterr().out == ""
     state = torch.get_rng_state()
-    info = maybe_apply_lora(enc, Config(lora_r=4, lora_target_modules=["query"]), seed=3)
+    info = maybe_apply_lora(enc, 4, target_modules=["query"], seed=3)
     assert torch.equal(torch.get_rng_state(), state)  # the global random state is untouched
     assert is_lora(enc) and info["trainable"] == 2 * 4 * 64
     assert f"{100 * info['fraction']:.2f}% of" in capsys.readouterr().out
-    # the same seed gives the same adapters
+    # the same seed gives the same adapters; alpha and dropout reach peft's configuration
     other = make_encoder("bert")
-    maybe_apply_lora(other, Config(lora_r=4, lora_target_modules=["query"]), seed=3, log=False)
+    maybe_apply_lora(other, 4, 32.0, 0.1, ["query"], seed=3, log=False)
+    lora_config = other.model.peft_config["default"]
+    assert lora_config.lora_alpha == 32.0 and lora_config.lora_dropout == 0.1
+    assert enc.model.peft_config["default"].lora_alpha == 16.0  # the default
     a = {n: p for n, p in enc.named_parameters() if "lora_A" in n}
     b = {n: p for n, p in other.named_parameters() if "lora_A" in n}
     assert a.keys() == b.keys() and all(torch.equal(a[n], b[n]) for n in a)
     # an encoder that already has adapters is left as is
-    assert maybe_apply_lora(enc, Config(lora_r=8), log=False) == {**info, "lora_r": 8}
+    assert maybe_apply_lora(enc, 8, log=False) == {**info, "lora_r": 8}
 
 
 def test_run_seed_with_lora_saves_adapter_and_merged_model(bert_encoder, tmp_path, capsys):

@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_leading import assert_same_state, scrambled
 from test_methods import N, check_results, run_config, tiny_graph, write_dataset
+from test_node import assert_same_state, scrambled
 
 from leading.config import Config
 from leading.errors import ConfigError
-from leading.eval.downstream import DownstreamConfig, evaluate_downstream
+from leading.eval import DownstreamConfig, evaluate_downstream
 from leading.run import run
+from leading.train import LeadingTrainer
 from leading.train.glem import GlemTrainer, pseudo_label
-from leading.train.leading import LeadingTrainer
 from leading.train.methods import method_overrides
 
 STANDARD_TRAIN_KEYS = {
@@ -77,8 +77,8 @@ def test_settings_and_given_pseudo_labels(graph, splits, make_encoder):
         LeadingTrainer(graph, splits, enc, cfg, pseudo_labels=(splits["test"][:2], torch.ones(1)))
     ids = splits["test"][:3]
     trainer = LeadingTrainer(graph, splits, enc, cfg, pseudo_labels=(ids, torch.tensor([2, 0, 1])))
-    assert trainer.num_pseudo == 3 and trainer.steps_per_epoch == math.ceil(15 / 4)
-    trainer._add_pseudo_labels()
+    assert trainer.task.num_pseudo == 3 and trainer.steps_per_epoch == math.ceil(15 / 4)
+    trainer.task.pseudo_label(trainer)  # given pseudo-labels: no prediction needed
     assert torch.equal(trainer.labels[ids], torch.tensor([2, 0, 1]))
     assert trainer.targets.numel() == 15 and bool(torch.isin(ids, trainer.targets).all())
 
@@ -203,11 +203,11 @@ def test_no_validation_or_test_label_is_learnt_from(graph, splits, make_encoder,
     evaluate = LeadingTrainer.evaluate
 
     def evaluate_with_true_labels(self, *args, **kwargs):
-        y, self.graph.y = self.graph.y, graph.y
+        y, self.task.graph.y = self.task.graph.y, graph.y
         try:
             return evaluate(self, *args, **kwargs)
         finally:
-            self.graph.y = y
+            self.task.graph.y = y
 
     monkeypatch.setattr(LeadingTrainer, "evaluate", evaluate_with_true_labels)
     monkeypatch.setattr(GlemTrainer, "_eval_labels", lambda self, ids: graph.y[ids.cpu()])

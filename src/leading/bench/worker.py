@@ -13,7 +13,7 @@ What the row holds (see :mod:`leading.bench.measure` for the parent side):
   Python with torch and transformers imported, before any data or model); ``peak_gpu_mb``:
   :func:`torch.cuda.max_memory_allocated` on a CUDA device (else :obj:`None`).
 * ``epoch_time_s``, ``encodings_per_target_per_epoch``, ``encodings_per_node_per_epoch``: the
-  trainer's own figures (:attr:`leading.train.leading.TrainResult.stats`): epochs are timed from
+  trainer's own figures (:attr:`leading.train.trainer.TrainResult.stats`): epochs are timed from
   their first step to their last, so start-up (model load, tokenization, memory prefill, head
   warm-up) is excluded, and LM encodings come from the exact counters of the
   :class:`~leading.train.memory.EmbeddingMemory`.
@@ -41,7 +41,7 @@ from typing import Any
 
 __all__ = ["classify_exception", "main", "run_spec"]
 
-#: Fields of :attr:`~leading.train.leading.TrainResult.stats` copied into the row.
+#: Fields of :attr:`~leading.train.trainer.TrainResult.stats` copied into the row.
 TRAIN_FIELDS = (
     "epoch_time_s",
     "encodings_per_target_per_epoch",

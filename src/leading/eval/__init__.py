@@ -1,0 +1,44 @@
+r"""Evaluation on frozen node embeddings: downstream GNN classifiers
+(:mod:`~leading.eval.downstream`), GNN link predictors (:mod:`~leading.eval.link`), their
+metrics (:mod:`~leading.eval.metrics`) and the figures over seeds (:mod:`~leading.eval.report`)."""
+
+from leading.eval.downstream import (
+    FEATURE_NORMS,
+    DownstreamConfig,
+    evaluate_downstream,
+    fit_downstream,
+    normalize_features,
+    torch_num_threads,
+)
+from leading.eval.link import (
+    HEADLINE_METRIC,
+    GNNLinkPredictor,
+    LinkPredictorConfig,
+    evaluate_link,
+    evaluate_link_downstream,
+    metric_names,
+)
+from leading.eval.metrics import accuracy, hits_at_k, link_ranks, mrr, roc_auc
+from leading.eval.report import format_table, summarize
+
+__all__ = [
+    "FEATURE_NORMS",
+    "HEADLINE_METRIC",
+    "DownstreamConfig",
+    "GNNLinkPredictor",
+    "LinkPredictorConfig",
+    "accuracy",
+    "evaluate_downstream",
+    "evaluate_link",
+    "evaluate_link_downstream",
+    "fit_downstream",
+    "format_table",
+    "hits_at_k",
+    "link_ranks",
+    "metric_names",
+    "mrr",
+    "normalize_features",
+    "roc_auc",
+    "summarize",
+    "torch_num_threads",
+]

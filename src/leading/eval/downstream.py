@@ -25,7 +25,7 @@ Protocol (:func:`evaluate_downstream`):
 Example::
 
     from leading.data import load_dataset, per_class_split
-    from leading.eval.downstream import evaluate_downstream, format_table
+    from leading.eval import evaluate_downstream, format_table
 
     graph = load_dataset("cora")
     x = ...  # [N, d] node embeddings from the (fine-tuned) language model
@@ -40,10 +40,11 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,10 +58,11 @@ from leading.graph.gnn import build_gnn
 
 __all__ = [
     "DownstreamConfig",
+    "FEATURE_NORMS",
     "evaluate_downstream",
+    "fit_downstream",
     "normalize_features",
-    "summarize",
-    "format_table",
+    "torch_num_threads",
 ]
 
 FEATURE_NORMS = ("none", "standardize", "l2")
@@ -191,6 +193,19 @@ def _as_index(split: Tensor, num_nodes: int, name: str) -> Tensor:
     return split
 
 
+@contextlib.contextmanager
+def torch_num_threads(num_threads: int | None) -> Iterator[None]:
+    r"""Sets :func:`torch.set_num_threads` for the duration of a block (:obj:`None`: unchanged)
+    and restores the previous setting afterwards."""
+    threads = torch.get_num_threads()
+    if num_threads is not None:
+        torch.set_num_threads(num_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def _fit(
     model: torch.nn.Module,
     x: Tensor,
@@ -239,6 +254,73 @@ def _fit(
     }
 
 
+def fit_downstream(
+    gnn: str,
+    x: Tensor,
+    edge_index: Tensor,
+    num_classes: int,
+    train_idx: Tensor,
+    y_train: Tensor,
+    valid_idx: Tensor,
+    y_valid: Tensor,
+    seed: int = 0,
+    config: DownstreamConfig | None = None,
+) -> dict[str, Any]:
+    r"""Trains one GNN on fixed node features for every configuration of the grid and keeps the
+    best on validation (see the module docstring); no test label is passed in. Each
+    configuration starts from :obj:`torch.manual_seed(seed)` in a forked random state.
+
+    :func:`evaluate_downstream` runs it per GNN and scores the winner on the test nodes; GLEM's
+    GNN steps (:mod:`leading.train.glem`) run it with pseudo-labels among the training targets.
+
+    Args:
+        gnn (str): A :func:`~leading.graph.gnn.build_gnn` name.
+        x (Tensor): Node features :obj:`[N, d]`, already preprocessed
+            (:func:`normalize_features`); the caller sets the thread count
+            (:func:`torch_num_threads`).
+        edge_index (Tensor): Edges :obj:`[2, E]` on :obj:`x`'s device.
+        num_classes (int): Output width.
+        train_idx (Tensor): Training targets :obj:`[n]` and :obj:`y_train` their labels.
+        y_train (Tensor): :obj:`[n]`.
+        valid_idx (Tensor): Validation nodes :obj:`[m]` and :obj:`y_valid` their labels.
+        y_valid (Tensor): :obj:`[m]`.
+        seed (int): Seed of weight initialization and dropout.
+        config (DownstreamConfig, optional): Training settings and grid (the thread setting
+            and the feature normalization are the caller's).
+
+    Returns:
+        dict: For the chosen configuration: ``valid_acc``, ``valid_loss``, ``best_epoch``,
+        ``epochs_run``, ``pred`` and ``logits`` (every node, at the selected epoch) and
+        ``hparams``; and ``grid``, the validation results of every configuration.
+    """
+    config = config or DownstreamConfig()
+    key = str(gnn).lower()
+    kwargs = {**_FIXED_GRAPH_KWARGS.get(key, {}), **config.gnn_kwargs.get(key, {})}
+    best: dict[str, Any] | None = None
+    grid = []
+    for hp in config.grid():
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = build_gnn(
+                key, x.size(1), hp["hidden_channels"], num_classes,
+                num_layers=hp["num_layers"], dropout=hp["dropout"],
+                input_dropout=hp["input_dropout"], **kwargs,
+            ).to(x.device)
+            run = _fit(
+                model, x, edge_index, y_train, train_idx, y_valid, valid_idx, hp["lr"],
+                hp["weight_decay"], config.epochs, config.patience,
+            )
+        grid.append(
+            {"hparams": hp, **{k: run[k] for k in ("valid_acc", "valid_loss", "best_epoch")}}
+        )
+        if best is None or (run["valid_acc"], -run["valid_loss"]) > (
+            best["valid_acc"], -best["valid_loss"]
+        ):
+            best = {**run, "hparams": hp}
+    assert best is not None
+    return {**best, "grid": grid}
+
+
 def evaluate_downstream(
     x: Tensor,
     edge_index: Tensor,
@@ -282,141 +364,24 @@ def evaluate_downstream(
     num_classes = int(y.max()) + 1
     x = normalize_features(x, config.feature_norm)
     edge_index = torch.as_tensor(edge_index).long().to(x.device)
-    threads = torch.get_num_threads()
-    if config.num_threads is not None:
-        torch.set_num_threads(config.num_threads)
-    try:
-        return {
-            str(name): _evaluate_one(str(name), x, edge_index, y, idx, num_classes, seed, config)
-            for name in gnns
-        }
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _evaluate_one(
-    name: str,
-    x: Tensor,
-    edge_index: Tensor,
-    y: Tensor,
-    idx: dict[str, Tensor],
-    num_classes: int,
-    seed: int,
-    config: DownstreamConfig,
-) -> dict[str, Any]:
-    r"""Grid search and final scoring of one GNN (see :func:`evaluate_downstream`)."""
-    y_train, y_valid = y[idx["train"]], y[idx["valid"]]
-    key = str(name).lower()
-    kwargs = {**_FIXED_GRAPH_KWARGS.get(key, {}), **config.gnn_kwargs.get(key, {})}
-    start = time.perf_counter()
-    best: dict[str, Any] | None = None
-    grid = []
-    for hp in config.grid():
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            model = build_gnn(
-                key,
-                x.size(1),
-                hp["hidden_channels"],
-                num_classes,
-                num_layers=hp["num_layers"],
-                dropout=hp["dropout"],
-                input_dropout=hp["input_dropout"],
-                **kwargs,
+    results = {}
+    with torch_num_threads(config.num_threads):
+        for name in gnns:
+            start = time.perf_counter()
+            best = fit_downstream(
+                str(name), x, edge_index, num_classes, idx["train"], y[idx["train"]],
+                idx["valid"], y[idx["valid"]], seed, config,
             )
-            model = model.to(x.device)
-            run = _fit(
-                model,
-                x,
-                edge_index,
-                y_train,
-                idx["train"],
-                y_valid,
-                idx["valid"],
-                hp["lr"],
-                hp["weight_decay"],
-                config.epochs,
-                config.patience,
-            )
-        grid.append(
-            {"hparams": hp, **{k: run[k] for k in ("valid_acc", "valid_loss", "best_epoch")}}
-        )
-        if best is None or (run["valid_acc"], -run["valid_loss"]) > (
-            best["valid_acc"],
-            -best["valid_loss"],
-        ):
-            best = {**run, "hparams": hp}
-    assert best is not None
-    # the only place test labels are read
-    test_acc = accuracy(best["pred"][idx["test"]], y[idx["test"]])
-    return {
-        "valid_acc": best["valid_acc"],
-        "valid_loss": best["valid_loss"],
-        "test_acc": test_acc,
-        "best_epoch": best["best_epoch"],
-        "epochs_run": best["epochs_run"],
-        "hparams": dict(best["hparams"]),
-        "grid": grid,
-        "time_s": time.perf_counter() - start,
-    }
-
-
-def summarize(values: Sequence[float]) -> dict[str, Any]:
-    r"""Mean and standard deviation of repeated runs.
-
-    The standard deviation is the *sample* one (:obj:`ddof=1`) for two or more values, and
-    :obj:`0.0` for a single value.
-
-    Returns:
-        dict: ``mean``, ``std`` and ``values`` (a list of floats).
-    """
-    vals = [float(v) for v in values]
-    if not vals:
-        raise ValueError("summarize: no values")
-    n = len(vals)
-    mean = sum(vals) / n
-    std = math.sqrt(sum((v - mean) ** 2 for v in vals) / (n - 1)) if n > 1 else 0.0
-    return {"mean": mean, "std": std, "values": vals}
-
-
-def format_table(
-    results: Mapping[str, Mapping[str, Sequence[float]]], scale: float = 100.0, decimals: int = 1
-) -> str:
-    r"""Formats a plain-text table of ``mean ± std`` with one row per method and one column per
-    GNN.
-
-    Args:
-        results (Mapping): :obj:`results[method][gnn]` is a list of scores (accuracies in
-            :obj:`[0, 1]`), or a :func:`summarize` dict.
-        scale (float): Factor applied before printing; :obj:`100` prints percentages.
-            (default: :obj:`100.0`)
-        decimals (int): Digits after the decimal point. (default: :obj:`1`)
-
-    Returns:
-        str: The table; a missing (method, GNN) cell reads ``-``.
-    """
-    columns: list[str] = []
-    for per_gnn in results.values():
-        columns += [g for g in per_gnn if g not in columns]
-    header = ["method"] + columns
-    rows = [header]
-    for method, per_gnn in results.items():
-        row = [str(method)]
-        for g in columns:
-            if g not in per_gnn:
-                row.append("-")
-                continue
-            v = per_gnn[g]
-            s = v if isinstance(v, Mapping) else summarize(v)
-            row.append(f"{s['mean'] * scale:.{decimals}f} ± {s['std'] * scale:.{decimals}f}")
-        rows.append(row)
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    lines = [
-        " | ".join(
-            c.ljust(w) if i == 0 else c.rjust(w)
-            for i, (c, w) in enumerate(zip(r, widths, strict=True))
-        ).rstrip()
-        for r in rows
-    ]
-    lines.insert(1, "-+-".join("-" * w for w in widths))
-    return "\n".join(lines)
+            # the only place test labels are read
+            test_acc = accuracy(best["pred"][idx["test"]], y[idx["test"]])
+            results[str(name)] = {
+                "valid_acc": best["valid_acc"],
+                "valid_loss": best["valid_loss"],
+                "test_acc": test_acc,
+                "best_epoch": best["best_epoch"],
+                "epochs_run": best["epochs_run"],
+                "hparams": dict(best["hparams"]),
+                "grid": best["grid"],
+                "time_s": time.perf_counter() - start,
+            }
+    return results

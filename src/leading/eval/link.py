@@ -42,7 +42,7 @@ from torch import Tensor, nn
 from leading.data.link_splits import LinkSplit
 from leading.data.negative_sampling import EdgeSet, sample_negative_pairs
 from leading.errors import ConfigError
-from leading.eval.downstream import FEATURE_NORMS, normalize_features
+from leading.eval.downstream import FEATURE_NORMS, normalize_features, torch_num_threads
 from leading.eval.metrics import hits_at_k, mrr, roc_auc
 from leading.graph.gnn import build_gnn
 from leading.graph.link_decoder import DECODERS, LinkDecoder, build_link_decoder
@@ -232,15 +232,8 @@ def evaluate_link_downstream(
         )
     x = normalize_features(x, config.feature_norm)
     edge_index = split.message_passing_edge_index().to(x.device)
-    threads = torch.get_num_threads()
-    if config.num_threads is not None:
-        torch.set_num_threads(config.num_threads)
-    try:
-        return {
-            str(g): _fit_one(str(g), x, edge_index, split, seed, config) for g in gnns
-        }
-    finally:
-        torch.set_num_threads(threads)
+    with torch_num_threads(config.num_threads):
+        return {str(g): _fit_one(str(g), x, edge_index, split, seed, config) for g in gnns}
 
 
 def _fit_one(

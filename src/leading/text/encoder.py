@@ -4,8 +4,11 @@ text."""
 from __future__ import annotations
 
 import contextlib
+import copy
 import inspect
 import os
+import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,7 +20,7 @@ from leading.errors import ModelError
 from leading.text.models import is_decoder_only, resolve_model
 from leading.text.tokens import TokenizedTexts, tokenize
 
-__all__ = ["TextEncoder", "pool"]
+__all__ = ["TextEncoder", "merged_model", "pool"]
 
 POOLINGS = ("cls", "mean", "last")
 
@@ -45,6 +48,29 @@ def pool(hidden: Tensor, attention_mask: Tensor, mode: str) -> Tensor:
         last = (attention_mask.bool() * pos).amax(dim=1)
         return hidden[torch.arange(hidden.size(0), device=hidden.device), last]
     raise ValueError(f"unknown pooling {mode!r}; expected one of {POOLINGS}")
+
+
+def merged_model(model: nn.Module, inplace: bool = False) -> nn.Module:
+    r"""The plain :mod:`transformers` model of :obj:`model`: :obj:`model` itself without
+    :mod:`peft` adapters, else the base model with the adapters merged into its weights
+    (``merge_and_unload``; same outputs, fully trainable as when loaded).
+
+    Args:
+        model (nn.Module): A model, wrapped by :mod:`peft` or not.
+        inplace (bool): Merge into :obj:`model`'s own weights. Default: into a copy, leaving
+            :obj:`model` alone.
+    """
+    peft = sys.modules.get("peft")  # never imported: no model can be a peft model
+    if peft is None or not isinstance(model, peft.PeftModel):
+        return model
+    if not inplace:
+        model = copy.deepcopy(model)
+    with warnings.catch_warnings():
+        # peft calls a transformers method that transformers 5 deprecates: not the user's concern
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
+        merged = model.merge_and_unload()
+    merged.requires_grad_(True)
+    return merged
 
 
 def _accepts(model: nn.Module, arg: str) -> bool:
@@ -199,9 +225,7 @@ class TextEncoder(nn.Module):
     def save_pretrained(self, path: str | Path) -> None:
         r"""Saves the LM and tokenizer so that ``AutoModel.from_pretrained(path)`` loads them
         (LoRA adapters merged into a copy of the weights; see :mod:`leading.text.lora`)."""
-        from leading.text.lora import merge_lora
-
-        merge_lora(self).model.save_pretrained(path)
+        merged_model(self.model).save_pretrained(path)
         self.tokenizer.save_pretrained(path)
 
     def __repr__(self) -> str:

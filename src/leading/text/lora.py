@@ -16,20 +16,16 @@ with the adapter merged into its weights (``model/``, loadable by ``transformers
 
 from __future__ import annotations
 
-import copy
 import sys
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import nn
 
 from leading.errors import ModelError
-from leading.text.encoder import TextEncoder
-
-if TYPE_CHECKING:
-    from leading.config import Config
+from leading.text.encoder import TextEncoder, merged_model
 
 __all__ = [
     "DEFAULT_TARGET_MODULES",
@@ -230,11 +226,7 @@ def merge_lora(encoder: TextEncoder, inplace: bool = False) -> TextEncoder:
     """
     if not is_lora(encoder):
         return encoder
-    model = encoder.model if inplace else copy.deepcopy(encoder.model)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
-        merged = model.merge_and_unload()
-    merged.requires_grad_(True)  # a plain model again: fully trainable, as when loaded
+    merged = merged_model(encoder.model, inplace=inplace)
     if inplace:
         encoder.model = merged
         return encoder
@@ -263,16 +255,25 @@ def save_encoder(encoder: TextEncoder, directory: str | Path, inplace: bool = Fa
 
 
 def maybe_apply_lora(
-    encoder: TextEncoder, cfg: Config, seed: int | None = None, log: bool = True
+    encoder: TextEncoder,
+    r: int,
+    alpha: float = 16.0,
+    dropout: float = 0.0,
+    target_modules: list[str] | None = None,
+    seed: int | None = None,
+    log: bool = True,
 ) -> dict[str, Any]:
-    r"""Adds LoRA adapters when ``cfg.lora_r > 0`` (see :func:`apply_lora`), prints the share of
+    r"""Adds LoRA adapters when :obj:`r > 0` (see :func:`apply_lora`), prints the share of
     trainable parameters, and returns the counts for a run's results.
 
     Args:
         encoder (TextEncoder): The encoder to fine-tune (wrapped in place). An encoder that
             already has adapters is left as is.
-        cfg (Config): Reads ``lora_r``, ``lora_alpha``, ``lora_dropout``,
-            ``lora_target_modules``.
+        r (int): Rank of the adapters; :obj:`0` adds none (full fine-tuning).
+        alpha (float): LoRA scaling numerator. (default: :obj:`16.0`)
+        dropout (float): Dropout on the adapters' input. (default: :obj:`0.0`)
+        target_modules (list[str], optional): Module name suffixes to adapt; default: the
+            architecture's (:data:`DEFAULT_TARGET_MODULES`).
         seed (int, optional): Seed of the adapters' random initialization (the global random
             state is left untouched); default: the current random state.
         log (bool): Print one line about the adapters.
@@ -280,17 +281,15 @@ def maybe_apply_lora(
     Returns:
         dict: ``lora_r``, ``trainable``, ``total`` and ``fraction`` of the encoder's parameters.
     """
-    if cfg.lora_r > 0 and not is_lora(encoder):
+    if r > 0 and not is_lora(encoder):
         with torch.random.fork_rng(enabled=seed is not None):
             if seed is not None:
                 torch.manual_seed(seed)
-            apply_lora(
-                encoder, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, cfg.lora_target_modules
-            )
+            apply_lora(encoder, r, alpha, dropout, target_modules)
     trainable, total, fraction = trainable_fraction(encoder)
-    if log and cfg.lora_r > 0:
+    if log and r > 0:
         print(
-            f"LoRA r={cfg.lora_r}: {100 * fraction:.2f}% of {total / 1e6:.1f}M parameters "
+            f"LoRA r={r}: {100 * fraction:.2f}% of {total / 1e6:.1f}M parameters "
             f"trainable ({trainable:,})"
         )
-    return {"lora_r": cfg.lora_r, "trainable": trainable, "total": total, "fraction": fraction}
+    return {"lora_r": r, "trainable": trainable, "total": total, "fraction": fraction}

@@ -31,7 +31,7 @@ Details, and where they differ from the official code:
   (``pl_weight`` ``a``, 0.5 to 0.8 in its scripts); here it is the mean cross-entropy over gold
   and pseudo-labelled targets, so ``a`` is the pseudo-labels' share of the targets (on Cora with
   the default ratio 0.2: 514 of 654 targets, ``a`` = 0.79).
-* **LM steps** reuse :class:`~leading.train.leading.LeadingTrainer` with the supervised
+* **LM steps** reuse :class:`~leading.train.node.LeadingTrainer` with the supervised
   configuration (:data:`~leading.train.methods.METHOD_OVERRIDES`, ``"glem"``): graph-less MLP
   head, no pipeline 2, the same optimizer, schedule, head warm-up (training labels only), early
   stopping and selection of the best epoch on validation accuracy (the official LM step keeps
@@ -75,15 +75,15 @@ from torch import Tensor
 from leading.config import Config
 from leading.data.graph import TextAttributedGraph
 from leading.eval.downstream import (
-    _FIXED_GRAPH_KWARGS,
     DownstreamConfig,
-    _fit,
+    fit_downstream,
     normalize_features,
+    torch_num_threads,
 )
-from leading.graph.gnn import build_gnn
 from leading.text.encoder import TextEncoder
-from leading.train.leading import LeadingTrainer, TrainResult, peak_rss_mb
 from leading.train.methods import method_overrides
+from leading.train.node import LeadingTrainer
+from leading.train.trainer import TrainResult, peak_rss_mb
 
 __all__ = ["GlemTrainer", "pseudo_label"]
 
@@ -201,41 +201,18 @@ class GlemTrainer:
         probabilities :obj:`[N, C]` at the chosen epoch."""
         gcfg, graph = self.gnn_config, self.graph
         t0 = time.perf_counter()
-        threads = torch.get_num_threads()
-        if gcfg.num_threads is not None:
-            torch.set_num_threads(gcfg.num_threads)
-        try:
+        with torch_num_threads(gcfg.num_threads):
             x = normalize_features(emb, gcfg.feature_norm)
-            edge_index = graph.edge_index.long().to(x.device)
             train_idx, y_train = self.train, graph.y[self.train]
             if pseudo is not None:
                 train_idx = torch.cat([train_idx, pseudo[0]])
                 y_train = torch.cat([y_train, pseudo[1]])
             valid = self.splits["valid"].cpu()
-            y_valid = self._eval_labels(valid)
-            key = self.cfg.glem_gnn.lower()
-            kwargs = {**_FIXED_GRAPH_KWARGS.get(key, {}), **gcfg.gnn_kwargs.get(key, {})}
-            best = None
-            for hp in gcfg.grid():
-                with torch.random.fork_rng(devices=[]):
-                    torch.manual_seed(self.seed)
-                    model = build_gnn(
-                        key, x.size(1), hp["hidden_channels"], graph.num_classes,
-                        num_layers=hp["num_layers"], dropout=hp["dropout"],
-                        input_dropout=hp["input_dropout"], **kwargs,
-                    ).to(x.device)
-                    run = _fit(
-                        model, x, edge_index, y_train.to(x.device), train_idx.to(x.device),
-                        y_valid.to(x.device), valid.to(x.device), hp["lr"], hp["weight_decay"],
-                        gcfg.epochs, gcfg.patience,
-                    )
-                if best is None or (run["valid_acc"], -run["valid_loss"]) > (
-                    best["valid_acc"], -best["valid_loss"]
-                ):
-                    best = {**run, "hparams": hp}
-        finally:
-            torch.set_num_threads(threads)
-        assert best is not None
+            best = fit_downstream(
+                self.cfg.glem_gnn, x, graph.edge_index.long().to(x.device), graph.num_classes,
+                train_idx.to(x.device), y_train.to(x.device), valid.to(x.device),
+                self._eval_labels(valid).to(x.device), self.seed, gcfg,
+            )
         prob = best["logits"].float().softmax(-1).cpu()
         self.history.append({
             "step": step, "model": "gnn", "pseudo_labels": 0 if pseudo is None else len(pseudo[0]),

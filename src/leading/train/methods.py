@@ -7,7 +7,7 @@ Every method yields node embeddings :obj:`[N, d]` that the downstream evaluation
 * ``"shallow"``: bag-of-words / TF-IDF features of the node texts, no LM
   (:func:`leading.text.shallow.shallow_features`).
 * ``"supervised"``: the LM fine-tuned with a graph-less MLP head on the training labels only
-  ("Supervised-FT"). It reuses :class:`~leading.train.leading.LeadingTrainer` with the overrides
+  ("Supervised-FT"). It reuses :class:`~leading.train.node.LeadingTrainer` with the overrides
   of :func:`method_overrides`: with the ``"mlp"`` head each target's loss depends on its own LM
   embedding alone, and pipeline 2 is off, so this is plain supervised fine-tuning (its cost is
   the targets' encodings alone) with the same optimizer, head warm-up (a probe on the frozen LM
@@ -59,10 +59,10 @@ METHOD_DESCRIPTIONS: dict[str, str] = {
 }
 #: The names of :data:`METHOD_DESCRIPTIONS`, in order.
 METHODS: tuple[str, ...] = tuple(METHOD_DESCRIPTIONS)
-#: The methods of ``--task link`` (see :mod:`leading.run_link`).
+#: The methods of ``--task link`` (see :mod:`leading.protocols`).
 LINK_METHODS: tuple[str, ...] = ("leading", "pretrained", "shallow", "supervised")
 
-#: The methods that fine-tune the LM with :class:`~leading.train.leading.LeadingTrainer`
+#: The methods that fine-tune the LM with :class:`~leading.train.node.LeadingTrainer`
 #: (GLEM in each of its LM steps).
 FINETUNING_METHODS = ("leading", "supervised", "coupled", "gas", "glem")
 
