@@ -13,8 +13,8 @@ from leading.text import TextEncoder, is_lora
 
 #: Settings small enough for a 5-node graph and a 2-layer BERT of width 32.
 TINY = dict(
-    epochs=1, head_epochs=2, batch_size=2, hidden=8, max_length=16, pooling="mean", bf16=False,
-    progress=False,
+    epochs=1, head_epochs=2, batch_size=2, hidden=8, max_length=16, pooling="mean",
+    precision="fp32", progress=False,
 )
 
 
@@ -57,7 +57,7 @@ def test_finetune_uses_the_given_or_drawn_splits(graph, lm_dir):
 
 def test_finetune_accepts_an_encoder_and_adds_lora(graph, lm_dir):
     pytest.importorskip("peft")
-    enc = TextEncoder.from_pretrained(lm_dir, "mean", 16, bf16=False)
+    enc = TextEncoder.from_pretrained(lm_dir, "mean", 16, "fp32")
     res = leading.finetune(graph, enc, lora_r=2, **TINY)
     assert res.encoder is enc and is_lora(enc)
     info = res.stats["trainable_params"]

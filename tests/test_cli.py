@@ -6,6 +6,7 @@ import torch
 from leading.cli import main
 from leading.data import read_directory
 from leading.text.encoder import TextEncoder
+from leading.text.precision import resolve_precision
 
 
 def test_data_info_cora(capsys):
@@ -65,29 +66,39 @@ def tiny_lm_dir(tiny_bert, bert_tokenizer, tmp_path):
 def test_embed_tiny_directory(small_dir, tiny_lm_dir, tmp_path, cache_root, capsys):
     out = tmp_path / "emb" / "x.pt"
     argv = ["embed", "--dataset", str(small_dir), "--lm", str(tiny_lm_dir), "--out", str(out),
-            "--no-bf16", "--max-length", "16", "--batch-size", "2", "--quiet"]
+            "--precision", "fp32", "--max-length", "16", "--batch-size", "2", "--quiet"]
     assert main(argv) == 0
     x = torch.load(out)
     assert x.shape == (5, 32) and x.dtype == torch.float32
-    assert f"wrote {out}: [5, 32]" in capsys.readouterr().out
+    printed = capsys.readouterr()
+    assert f"wrote {out}: [5, 32]" in printed.out
+    assert "leading: LM precision fp32 (set explicitly)\n" in printed.err  # a log line
     # the same vectors as the library gives, in node order
-    enc = TextEncoder.from_pretrained(tiny_lm_dir, max_length=16, bf16=False)
+    enc = TextEncoder.from_pretrained(tiny_lm_dir, max_length=16, precision="fp32")
     g = read_directory(small_dir)
     expected = enc.encode_all(enc.tokenize(g.texts, cache=False), progress=False)
     torch.testing.assert_close(x, expected)
     assert len(list((cache_root / "tokens").glob("*.pt"))) == 1  # tokens cached under the env dir
 
 
-def test_embed_with_pooling_and_bf16(small_dir, tiny_lm_dir, tmp_path):
+@pytest.mark.parametrize("precision", ["bf16", None])  # None: the default, auto
+def test_embed_with_pooling_and_precision(small_dir, tiny_lm_dir, tmp_path, capsys, precision):
     out = tmp_path / "x.pt"
+    extra = ["--precision", precision] if precision else []
     assert main(["embed", "--dataset", str(small_dir), "--lm", str(tiny_lm_dir), "--out",
-                 str(out), "--pooling", "cls", "--quiet"]) == 0
+                 str(out), "--pooling", "cls", "--quiet", *extra]) == 0
+    used, reason = resolve_precision(precision or "auto", "cpu")
+    assert f"leading: LM precision {used} ({reason})" in capsys.readouterr().err
     x = torch.load(out)
-    enc = TextEncoder.from_pretrained(tiny_lm_dir, pooling="cls", bf16=False)
+    enc = TextEncoder.from_pretrained(tiny_lm_dir, pooling="cls", precision="fp32")
     g = read_directory(small_dir)
     ref = enc.encode_all(enc.tokenize(g.texts, cache=False), progress=False)
     assert x.shape == (5, 32)
-    torch.testing.assert_close(x, ref, atol=0.1, rtol=0.05)  # bf16 is the default
+    if used == "fp32":
+        torch.testing.assert_close(x, ref)
+    else:
+        assert not torch.equal(x, ref)  # bf16 autocast really was used ...
+        torch.testing.assert_close(x, ref, atol=0.1, rtol=0.05)  # ... and is close
 
 
 def test_embed_bad_model_dir(small_dir, tmp_path, capsys):
@@ -132,10 +143,12 @@ def test_embed_and_bench_take_their_defaults_from_the_config():
     c = Config()
     args = build_parser().parse_args(["embed", "--out", "x.pt"])
     assert args.max_length == c.max_length == 128  # not 256 any more: one default per setting
-    assert (args.lm, args.pooling, args.bf16, args.batch_size, args.dataset, args.data_dir,
-            args.threads) == (c.lm, c.pooling, c.bf16, c.encode_batch_size, c.dataset,
+    assert (args.lm, args.pooling, args.precision, args.batch_size, args.dataset, args.data_dir,
+            args.threads) == (c.lm, c.pooling, c.precision, c.encode_batch_size, c.dataset,
                               c.data_dir, c.threads)
     args = build_parser().parse_args(["bench", "--dry-run"])
     assert (args.dataset, args.lm, args.device) == (c.dataset, c.lm, c.device)
     with pytest.raises(SystemExit):
         build_parser().parse_args(["embed", "--out", "x.pt", "--pooling", "max"])
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["embed", "--out", "x.pt", "--precision", "fp16"])

@@ -17,7 +17,9 @@ from leading.config import (
 from leading.errors import ConfigError
 from leading.graph import BACKWARD_INITS, DECODERS, GNNS, HEAD_KINDS
 from leading.text.encoder import POOLINGS
+from leading.text.precision import PRECISIONS
 from leading.text.shallow import SHALLOW_KINDS
+from leading.train.memory import MEMORY_DTYPES
 from leading.train.methods import METHOD_DESCRIPTIONS
 
 
@@ -36,7 +38,7 @@ def write_yaml(tmp_path, text):
 def test_defaults():
     c = Config()
     assert c.dataset == "cora" and c.lm == "minilm" and c.max_length == 128
-    assert c.fanouts == [10, 5] and c.downstream == ["gcn", "gat"] and c.bf16 is True
+    assert c.fanouts == [10, 5] and c.downstream == ["gcn", "gat"] and c.precision == "auto"
     assert parse([]) == c
 
 
@@ -48,7 +50,7 @@ def test_yaml_load(tmp_path):
     )
     c = Config.load(path)
     assert c.dataset == "pubmed" and c.max_length == 64 and c.fanouts == [15, 10, 5]
-    assert c.bf16 is False and c.lr_lm == 2e-5 and c.pooling == "cls" and c.threads is None
+    assert c.precision == "fp32" and c.lr_lm == 2e-5 and c.pooling == "cls" and c.threads is None
     assert c.epochs == Config().epochs  # untouched keys keep their defaults
     assert Config.load(write_yaml(tmp_path, "")) == Config()  # an empty file is all defaults
 
@@ -95,8 +97,9 @@ def test_list_flags():
 
 
 def test_bool_flags():
-    assert parse(["--bf16", "false"]).bf16 is False
-    assert parse(["--bf16", "no", "--resume"]).resume is True
+    assert parse(["--lm-dropout", "false"]).lm_dropout is False
+    assert parse(["--lm-dropout", "--resume"]).lm_dropout is True
+    assert parse(["--lm-dropout", "no", "--resume"]).resume is True
     assert parse(["--progress", "0"]).progress is False
     assert parse(["--prefill", "ON"]).prefill is True
 
@@ -110,7 +113,7 @@ def test_optional_flags_accept_none():
 
 @pytest.mark.parametrize(
     "argv",
-    [["--bf16", "maybe"], ["--max-length", "abc"], ["--fanouts"], ["--no-such-flag", "1"]],
+    [["--lm-dropout", "maybe"], ["--max-length", "abc"], ["--fanouts"], ["--no-such-flag", "1"]],
 )
 def test_malformed_flags_exit_with_usage(argv, capsys):
     with pytest.raises(SystemExit) as e:
@@ -121,7 +124,7 @@ def test_malformed_flags_exit_with_usage(argv, capsys):
 
 def test_save_load_round_trip(tmp_path):
     c = Config(dataset="/some/dir", fanouts=[3, 2, 1], pooling="cls", lr_lm=1e-5, threads=2,
-               bf16=False, downstream=["gat"], refresh_fraction=0.25)
+               precision="fp32", downstream=["gat"], refresh_fraction=0.25)
     c.save(tmp_path / "config.yaml")
     back = Config.load(tmp_path / "config.yaml")
     assert back == c
@@ -135,7 +138,7 @@ def test_save_load_round_trip(tmp_path):
         ({"method": "magic"}, "method must be one of"),
         ({"head": "mlp"}, "head mlp only with method supervised or glem, got method 'leading'"),
         ({"head": "gin"}, "head must be one of implicit, appnp, gcn, sage or mlp, got 'gin'"),
-        ({"scope": "local"}, "scope must be full or subgraph"),
+        ({"scope": "local"}, "scope must be one of auto, full or subgraph"),
         ({"backward_init": "random"}, "backward_init must be"),
         ({"pooling": "max"}, "pooling must be one of cls, mean, last or none"),
         ({"downstream": ["gcn", "gin"]}, "downstream must be one of gcn, gat, .*, got 'gin'"),
@@ -155,7 +158,7 @@ def test_save_load_round_trip(tmp_path):
         ({"max_length": "256"}, "max_length must be int, got '256'"),
         ({"max_length": 12.5}, "max_length must be int"),
         ({"epochs": True}, "epochs must be int"),
-        ({"bf16": "yes"}, "bf16 must be bool"),
+        ({"lm_dropout": "yes"}, "lm_dropout must be bool"),
         ({"lr_lm": "fast"}, "lr_lm must be float, got 'fast'"),
         ({"fanouts": 5}, "fanouts must be a list"),
         ({"fanouts": [5, "x"]}, "fanouts must be int"),
@@ -239,6 +242,7 @@ def test_enumerated_fields_take_their_choices_from_the_registries():
         "method": METHODS, "task": TASKS, "pooling": POOLINGS, "shallow_kind": SHALLOW_KINDS,
         "glem_gnn": GNNS, "head": HEAD_KINDS, "scope": SCOPES, "link_decoder": DECODERS,
         "refresh_order": REFRESH_ORDERS, "backward_init": BACKWARD_INITS, "downstream": GNNS,
+        "precision": PRECISIONS, "memory_dtype": tuple(MEMORY_DTYPES),
     }
     choices = {f.name: f.metadata["choices"] for f in FIELDS if "choices" in f.metadata}
     assert choices == {k: tuple(v) for k, v in expected.items()}
@@ -291,7 +295,7 @@ def test_run_help_describes_every_flag_with_choices_and_default():
 
 def test_help_text_shows_the_values_as_typed():
     assert describe("fanouts").endswith("(default: 10 5)")
-    assert describe("bf16").endswith("(default: true)")
+    assert describe("lm_dropout").endswith("(default: false)")
     assert describe("pooling").endswith("Choices: cls, mean, last. (default: none)")
     assert describe("batch_size").endswith("At least 1. (default: 32)")
     assert "(default" not in describe("lm", default=False)

@@ -6,7 +6,7 @@ import pytest
 from leading.arguments import add_config_arguments, config_from_args
 from leading.config import PRESETS, Config
 from leading.errors import ConfigError
-from leading.train.refresh import refresh_size
+from leading.train.scale import resolve_scale
 
 # The paper's LEADING, written out here independently of PRESETS (a specification, not a copy)
 PAPER = {
@@ -43,7 +43,7 @@ def test_preset_paper_sets_each_of_the_papers_settings():
         assert getattr(c, key) == value, key
     assert PRESETS["paper"] == PAPER  # and nothing else
     # pipeline 2 re-encodes as many nodes per step as pipeline 1 has targets
-    assert refresh_size(c, 2708, 5) == c.batch_size
+    assert resolve_scale(c, 2708).refresh_size(c, 5) == c.batch_size
     assert c.lm_epochs == 3
     # every other setting keeps its default
     rest = {f.name for f in dataclasses.fields(Config)} - set(PAPER)

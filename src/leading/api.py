@@ -39,7 +39,9 @@ def finetune(
 
     Args:
         graph (TextAttributedGraph): A labelled graph.
-        lm (str or TextEncoder): Model alias, local path or hub name, or a ready encoder.
+        lm (str or TextEncoder): Model alias, local path or hub name (loaded in the
+            :obj:`precision` setting, ``auto`` by default: bf16 autocast only where the device
+            runs it natively), or a ready encoder (kept in its own precision).
         splits (dict, optional): ``train``/``valid``/``test`` node ids; default: the graph's own
             splits if it has them, else the :obj:`split` setting (20 per class) drawn with
             :obj:`seed`.
@@ -64,7 +66,7 @@ def finetune(
         encoder = lm
     else:
         encoder = TextEncoder.from_pretrained(
-            lm, cfg.pooling, cfg.max_length, cfg.bf16, cfg.torch_device()
+            lm, cfg.pooling, cfg.max_length, cfg.precision, cfg.torch_device()
         )
     trainable = maybe_apply_lora(  # LoRA adapters when lora_r > 0
         encoder, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, cfg.lora_target_modules, seed=seed

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from leading.arguments import add_config_arguments, config_from_args, describe
-from leading.config import Config
+from leading.config import PRECISIONS, Config
 from leading.errors import LeadingError
 from leading.text.encoder import POOLINGS
 
@@ -61,8 +61,10 @@ def _embed(args: argparse.Namespace) -> None:
     t0 = time.perf_counter()
     g = load_dataset(args.dataset, root=args.data_dir)
     enc = TextEncoder.from_pretrained(
-        args.lm, pooling=args.pooling, max_length=args.max_length, bf16=args.bf16
+        args.lm, pooling=args.pooling, max_length=args.max_length, precision=args.precision
     )
+    print(f"leading: LM precision {enc.precision} ({enc.precision_reason})", file=sys.stderr,
+          flush=True)
     tokens = enc.tokenize(g.texts)
     x = enc.encode_all(tokens, batch_size=args.batch_size, progress=not args.quiet)
     out = Path(args.out)
@@ -142,8 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
         embed.add_argument(flag, type=tp, default=getattr(DEFAULTS, name), help=describe(name))
     embed.add_argument("--pooling", choices=POOLINGS, default=DEFAULTS.pooling,
                        help=describe("pooling"))
-    embed.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=DEFAULTS.bf16,
-                       help=describe("bf16"))
+    embed.add_argument("--precision", choices=PRECISIONS, default=DEFAULTS.precision,
+                       help=describe("precision"))
     embed.add_argument("--batch-size", type=int, default=DEFAULTS.encode_batch_size,
                        help=describe("encode_batch_size"))
     embed.add_argument("--quiet", action="store_true", help="Hide the progress bar.")

@@ -25,14 +25,18 @@ import yaml
 from leading.errors import ConfigError
 from leading.graph import BACKWARD_INITS, DECODERS, GNNS, HEAD_KINDS
 from leading.text.encoder import POOLINGS
+from leading.text.precision import PRECISIONS
 from leading.text.shallow import SHALLOW_KINDS
 from leading.train.methods import LINK_METHODS, METHOD_DESCRIPTIONS, METHODS
 
 __all__ = ["Config", "GROUPS", "PRESETS", "METHODS", "LINK_METHODS", "TASKS", "SCOPES",
-           "REFRESH_ORDERS", "base_type", "canonical", "preset"]
+           "REFRESH_ORDERS", "PRECISIONS", "MEMORY_DTYPES", "base_type", "canonical",
+           "preset"]
 
 TASKS = ("node", "link")
-SCOPES = ("full", "subgraph")
+#: auto: full up to full_graph_nodes nodes, else subgraph (leading.train.scale).
+SCOPES = ("auto", "full", "subgraph")
+MEMORY_DTYPES = ("fp32", "fp16", "bf16")
 #: cyclic: every node in turn (the paper's); influence: see :mod:`leading.train.refresh`.
 REFRESH_ORDERS = ("cyclic", "influence")
 
@@ -86,7 +90,10 @@ class Config:
     pooling: str | None = _lm(None, "Text embedding pooling (none: mean, last for decoder-only "
                               "LMs).", choices=POOLINGS)
     max_length: int = _lm(128, "Tokens per node text (longer texts are truncated).", min=1)
-    bf16: bool = _lm(True, "Use bfloat16 autocast for the LM.")
+    precision: str = _lm("auto", "LM precision: bfloat16 autocast (bf16) or float32; auto "
+                         "picks bf16 only where the hardware runs it natively (CUDA devices "
+                         "that support it, CPUs with AVX-512-BF16 or AMX), fp32 elsewhere.",
+                         choices=PRECISIONS)
     lm_dropout: bool = _lm(False, "Keep the LM's dropout on while fine-tuning (pipeline 1).")
     lora_r: int = _lm(0, "LoRA rank; 0 is full fine-tuning (see leading.text.lora).", min=0)
     lora_alpha: float = _lm(16.0, "LoRA scaling numerator (updates scaled by alpha / r).")
@@ -113,6 +120,10 @@ class Config:
                                  "rate.")
     grad_clip: float = _train(1.0, "Gradient norm clipping (0: off).")
     grad_accum: int = _train(1, "Steps whose gradients are accumulated per optimizer step.", min=1)
+    targets_per_epoch: int | None = _train(None, "Targets an LM epoch visits (a fresh random "
+                                           "subset each epoch, training nodes first; 0: all; "
+                                           "none: all on graphs up to full_graph_nodes, else "
+                                           "10000).", min=0)
     pseudo_labels: float = _train(1.0, "Fraction of the unlabelled nodes added as targets, "
                                   "labelled by the warmed-up head (beyond the paper; 0: off).")
     pseudo_relabel: bool = _train(False, "Renew the pseudo-labels (current head over the "
@@ -136,8 +147,15 @@ class Config:
     hidden: int = _head(256, "Hidden width of the head.", min=1)
     dropout: float = _head(0.5, "Dropout of the head.")
     fanouts: list[int] = _head([10, 5], "Neighbors sampled per hop around the targets.")
-    scope: str = _head("full", "Propagate over the full graph, or over each sampled subgraph.",
-                       choices=SCOPES)
+    scope: str = _head("auto", "Propagate over the full graph every step, or over each "
+                       "sampled subgraph (cost independent of the graph's size); auto: full "
+                       "on graphs of at most full_graph_nodes nodes.", choices=SCOPES)
+    full_graph_nodes: int = _head(20_000, "Size rule of the auto settings "
+                                  "(leading.train.scale): graphs up to this many nodes are "
+                                  "propagated whole every step and every target is visited "
+                                  "every epoch; larger ones train on sampled subgraphs with "
+                                  "targets_per_epoch targets and pipeline 2 capped at "
+                                  "refresh_batch_size per step.", min=0)
     grad_hops: int = _head(0, "Hops of the sampled subgraph encoded with gradient: 0 targets "
                            "only (neighbor decoupling), 1 targets and 1-hop neighbors (GAS), -1 "
                            "every node (no decoupling).", min=-1)
@@ -154,6 +172,8 @@ class Config:
                                   "(leading.train.refresh).", choices=REFRESH_ORDERS)
     prefill: bool = _refresh(True, "Fill the memory with one gradient-free pass before "
                              "training.")
+    memory_dtype: str = _refresh("fp32", "Storage type of the embedding memory (fp16 / bf16 "
+                                 "halve it; reads are float32).", choices=MEMORY_DTYPES)
     alpha: float = _prop(0.1, "Teleport probability of APPNP propagation, in (0, 1].")
     prop_steps: int = _prop(10, "Propagation steps L per training step.")
     forward_warm_start: bool = _prop(True, "Start the forward iteration from the previous "
@@ -200,7 +220,7 @@ class Config:
                f"head mlp only with method supervised or glem, got method {self.method!r}")
         _check(self.glem_pseudo_ratio <= 1,
                f"glem_pseudo_ratio must be in [0, 1], got {self.glem_pseudo_ratio}")
-        _check(self.grad_hops == 0 or self.scope == "subgraph",
+        _check(self.grad_hops == 0 or self.scope != "full",
                "grad_hops != 0 encodes sampled neighbors with gradient and needs scope "
                f"'subgraph', got scope {self.scope!r}")
         _check(self.lora_alpha > 0, f"lora_alpha must be > 0, got {self.lora_alpha}")
@@ -262,6 +282,9 @@ class Config:
     @classmethod
     def from_dict(cls, values: dict[str, Any], source: str = "config") -> Config:
         known = {f.name for f in dataclasses.fields(cls)}
+        if "bf16" in values and "precision" not in values:  # config.yaml before precision
+            values = {**values, "precision": "bf16" if values["bf16"] else "fp32"}
+            values.pop("bf16")
         unknown = sorted(set(values) - known)
         if unknown:
             raise ConfigError(f"{source}: unknown key(s) {unknown}; known keys: {sorted(known)}")

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import platform
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -39,11 +40,12 @@ from leading.data.graph import TextAttributedGraph
 from leading.protocols import TaskProtocol, protocol_of
 from leading.text.encoder import TextEncoder
 from leading.text.lora import maybe_apply_lora, save_encoder
+from leading.text.precision import resolve_precision
 from leading.text.shallow import shallow_features
 from leading.train import peak_rss_mb
 from leading.train.methods import FINETUNING_METHODS, method_overrides
 
-__all__ = ["aggregate", "embed", "run", "run_seed", "run_seeds"]
+__all__ = ["aggregate", "embed", "lm_precision", "run", "run_seed", "run_seeds"]
 
 
 def _machine() -> dict[str, Any]:
@@ -54,6 +56,17 @@ def _machine() -> dict[str, Any]:
         "torch": torch.__version__,
         "cuda": torch.cuda.is_available(),
     }
+
+
+def lm_precision(cfg: Config) -> dict[str, Any]:
+    r"""``results.json``'s ``precision``: what was asked (``cfg.precision``), what the LM runs
+    in (``used``: ``"bf16"`` or ``"fp32"``; :obj:`None` for ``--method shallow``, which has no
+    LM) and why (:func:`~leading.text.precision.resolve_precision`, the rule every encoder of
+    the run follows)."""
+    if cfg.method == "shallow":
+        return {"asked": cfg.precision, "used": None, "reason": "no LM (method shallow)"}
+    used, reason = resolve_precision(cfg.precision, cfg.torch_device())
+    return {"asked": cfg.precision, "used": used, "reason": reason}
 
 
 def embed(
@@ -78,7 +91,7 @@ def embed(
             )
         return frozen["x"]
     enc = TextEncoder.from_pretrained(
-        cfg.lm, cfg.pooling, cfg.max_length, cfg.bf16, cfg.torch_device()
+        cfg.lm, cfg.pooling, cfg.max_length, cfg.precision, cfg.torch_device()
     )
     torch.manual_seed(seed)
     out["trainable_params"] = maybe_apply_lora(  # LoRA adapters if cfg.lora_r > 0
@@ -95,7 +108,7 @@ def embed(
 
 def _encode_frozen(cfg: Config, graph: TextAttributedGraph) -> Tensor:
     enc = TextEncoder.from_pretrained(
-        cfg.lm, cfg.pooling, cfg.max_length, cfg.bf16, cfg.torch_device()
+        cfg.lm, cfg.pooling, cfg.max_length, cfg.precision, cfg.torch_device()
     )
     return enc.encode_all(
         enc.tokenize(graph.texts),
@@ -176,7 +189,8 @@ def run_seeds(cfg: Config) -> tuple[dict[str, Any], TextAttributedGraph]:
     r"""The seed loop: saves the configuration, loads the dataset, runs :func:`run_seed` per
     seed (``--resume`` skips seeds whose ``seed_S/result.json`` exists) and rewrites
     ``results.json`` from :func:`aggregate` after every seed, so that a stopped run still
-    leaves the finished seeds' figures.
+    leaves the finished seeds' figures. Prints the LM precision once to stderr
+    (:func:`lm_precision`, also saved in ``results.json``).
 
     Returns:
         tuple: The content of ``results.json`` and the graph.
@@ -187,13 +201,18 @@ def run_seeds(cfg: Config) -> tuple[dict[str, Any], TextAttributedGraph]:
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     cfg.save(out / "config.yaml")
+    precision = lm_precision(cfg)
+    if precision["used"] is not None:
+        print(f"leading: LM precision {precision['used']} ({precision['reason']})",
+              file=sys.stderr, flush=True)
     graph = load_dataset(cfg.dataset, root=cfg.data_dir)
     per_seed: list[dict] = []
     frozen: dict[str, Any] = {}  # what seeds share (frozen embeddings, shallow features)
 
     def write_results() -> dict[str, Any]:
         result = aggregate(cfg, graph, per_seed)
-        result.update(machine=_machine(), wall_time_s=time.perf_counter() - t0)
+        result.update(precision=precision, machine=_machine(),
+                      wall_time_s=time.perf_counter() - t0)
         (out / "results.json").write_text(json.dumps(result, indent=1))
         return result
 

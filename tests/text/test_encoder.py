@@ -4,9 +4,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+import leading.text.precision as precision_module
 from leading.errors import ModelError
 from leading.text.encoder import TextEncoder, pool
 from leading.text.models import is_decoder_only
+from leading.text.precision import resolve_precision
 from leading.text.tokens import tokenize
 
 MAX_LEN = 12
@@ -162,6 +164,49 @@ def test_bf16_autocast_returns_float32(make_bert, bert_tokenizer, texts):
     assert b.dtype == torch.float32
     assert not torch.equal(a, b)  # bf16 really was used ...
     torch.testing.assert_close(a, b, atol=0.1, rtol=0.05)  # ... and is close
+
+
+@pytest.mark.parametrize("bf16", [False, True])
+def test_precision_and_reason_of_an_explicit_setting(tiny_bert, bert_tokenizer, bf16):
+    enc = TextEncoder(tiny_bert, bert_tokenizer, max_length=MAX_LEN, bf16=bf16)
+    assert enc.precision == ("bf16" if bf16 else "fp32") and enc.bf16 is bf16
+    assert enc.precision_reason == "set explicitly"
+    assert f"precision={enc.precision!r}" in repr(enc)
+
+
+@pytest.mark.parametrize("precision", ["auto", "fp32", "bf16"])
+def test_a_precision_name_is_resolved_for_the_model_device(tiny_bert, bert_tokenizer, precision):
+    enc = TextEncoder(tiny_bert, bert_tokenizer, max_length=MAX_LEN, bf16=precision)
+    assert (enc.precision, enc.precision_reason) == resolve_precision(precision, "cpu")
+
+
+def test_from_pretrained_resolves_auto_like_every_entry_point(tiny_bert, bert_tokenizer, tmp_path):
+    tiny_bert.float().save_pretrained(tmp_path / "lm")
+    bert_tokenizer.save_pretrained(tmp_path / "lm")
+    enc = TextEncoder.from_pretrained(tmp_path / "lm", max_length=MAX_LEN, precision="auto")
+    used, reason = resolve_precision("auto", "cpu")
+    assert (enc.precision, enc.precision_reason) == (used, reason)
+    assert enc.bf16 is (used == "bf16") and reason.startswith("auto: CPU")
+    # fp32 by default (as before), explicit settings kept, the former bf16 flag still read
+    assert TextEncoder.from_pretrained(tmp_path / "lm").precision == "fp32"
+    assert TextEncoder.from_pretrained(tmp_path / "lm", precision="bf16").precision == "bf16"
+    assert TextEncoder.from_pretrained(tmp_path / "lm", precision=True).precision == "bf16"
+    assert TextEncoder.from_pretrained(tmp_path / "lm", bf16=False).precision == "fp32"
+    with pytest.raises(ValueError, match="unknown precision 'fp16'"):
+        TextEncoder.from_pretrained(tmp_path / "lm", precision="fp16")
+
+
+def test_auto_on_a_cpu_without_native_bf16_is_plain_fp32(tiny_bert, bert_tokenizer, texts,
+                                                         monkeypatch):
+    monkeypatch.setattr(precision_module, "_proc_cpuinfo", lambda: "flags : fpu sse2 avx2")
+    auto = TextEncoder(tiny_bert, bert_tokenizer, max_length=MAX_LEN, bf16="auto")
+    assert auto.precision == "fp32" and not auto.bf16
+    plain = TextEncoder(tiny_bert, bert_tokenizer, max_length=MAX_LEN, bf16=False)
+    tokens = plain.tokenize(texts, cache=False)
+    torch.testing.assert_close(auto.encode_all(tokens, progress=False),
+                               plain.encode_all(tokens, progress=False), atol=0, rtol=0)
+    monkeypatch.setattr(precision_module, "_proc_cpuinfo", lambda: "flags : avx2 amx_bf16")
+    assert TextEncoder(tiny_bert, bert_tokenizer, bf16="auto").precision == "bf16"
 
 
 # ------------------------------------------------------------------ loading

@@ -3,7 +3,7 @@ import io
 import pytest
 import torch
 
-from leading.train.memory import EmbeddingMemory
+from leading.train.memory import MEMORY_DTYPES, EmbeddingMemory, memory_dtype
 
 
 def rows(*values):
@@ -149,3 +149,85 @@ def test_the_memory_is_a_node_store_and_a_plain_write_counts_without_grad():
     assert m.last_write.tolist() == [-1, 0, -1, 0]
     m.write(torch.tensor([0]), rows([5, 6]), with_grad=True)
     assert m.counters()["with_grad"] == 1
+
+
+# ------------------------------------------------------------------ storage type and placement
+def test_memory_dtype_names_match_the_config():
+    from leading.config import MEMORY_DTYPES as SETTINGS
+
+    assert tuple(MEMORY_DTYPES) == SETTINGS
+    assert [memory_dtype(n) for n in SETTINGS] == [torch.float32, torch.float16, torch.bfloat16]
+    assert memory_dtype("float16") is memory_dtype(" FP16") is memory_dtype(torch.float16)
+    for bad in ("fp64", "int8", torch.float64):
+        with pytest.raises(ValueError, match="unknown memory dtype .*fp32, fp16, bf16"):
+            memory_dtype(bad)
+
+
+@pytest.mark.parametrize("name, rtol", [("fp16", 2**-11), ("bf16", 2**-8)])
+def test_half_storage_reads_float32_within_its_rounding_in_half_the_bytes(name, rtol):
+    x = torch.randn(50, 384, generator=torch.Generator().manual_seed(0))
+    full, half = EmbeddingMemory(50, 384), EmbeddingMemory(50, 384, dtype=name)
+    assert half.dtype == memory_dtype(name) and half.values.dtype == memory_dtype(name)
+    assert half.nbytes * 2 == full.nbytes == 50 * 384 * 4
+    for m in (full, half):
+        m.write(torch.arange(50), x)
+    assert torch.equal(full.read(torch.arange(50)), x)
+    out = half.read(torch.arange(50))
+    assert out.dtype == torch.float32 and not torch.equal(out, x)
+    torch.testing.assert_close(out, x, rtol=rtol, atol=0)  # round to nearest: half an ulp
+
+
+def test_pin_memory_is_for_cuda_devices_only():
+    for pin in (True, "auto"):
+        m = EmbeddingMemory(3, 2, device="cpu", pin_memory=pin)
+        assert not m.pinned and m.device == torch.device("cpu")
+        m.write(torch.tensor([2]), rows([1, 2]))
+        assert m.read(torch.tensor([2, 0])).tolist() == [[1, 2], [0, 0]]
+    with pytest.raises(ValueError, match="pin_memory must be a bool or 'auto'"):
+        EmbeddingMemory(3, 2, pin_memory="yes")
+
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+@pytest.mark.cuda
+@cuda
+@pytest.mark.parametrize("dtype", ["fp32", "fp16"])
+def test_pinned_host_rows_round_trip_like_rows_on_the_gpu(dtype):
+    dev = torch.device("cuda")
+    pinned = EmbeddingMemory(100, 16, dtype=dtype, device=dev, pin_memory=True)
+    on_gpu = EmbeddingMemory(100, 16, dtype=dtype, device=dev)
+    assert pinned.pinned and pinned.values.device.type == "cpu" and pinned.values.is_pinned()
+    assert not on_gpu.pinned and on_gpu.values.device.type == "cuda"
+    assert pinned.nbytes == on_gpu.nbytes
+    g = torch.Generator().manual_seed(0)
+    prefill = torch.randn(100, 16, generator=g)  # from the CPU, like the trainer's prefill
+    step = torch.randn(8, 16, generator=g).to(dev)  # from the GPU, like pipeline 1
+    ids = torch.randperm(100, generator=g)[:8].to(dev)
+    for m in (pinned, on_gpu):
+        m.write(torch.arange(100), prefill, with_grad=False)
+        m.tick()
+        m.write(ids, step, with_grad=True)
+    for read_ids in (torch.arange(100, device=dev), ids, ids.cpu(), torch.tensor([5, 5, 0])):
+        a, b = pinned.read(read_ids), on_gpu.read(read_ids)
+        assert a.device.type == "cuda" and a.dtype == torch.float32
+        assert torch.equal(a, b)
+    torch.testing.assert_close(pinned.read(ids), step, rtol=2**-11, atol=0)
+    assert pinned.counters() == on_gpu.counters() == {"with_grad": 8, "without_grad": 100,
+                                                      "total": 108}
+    assert torch.equal(pinned.staleness(ids).cpu(), on_gpu.staleness(ids).cpu())
+    # checkpoints move between the two placements
+    back = EmbeddingMemory(100, 16, dtype=dtype, device=dev, pin_memory=True)
+    back.load_state_dict(on_gpu.state_dict())
+    assert back.values.is_pinned() and torch.equal(back.read(ids), on_gpu.read(ids))
+    assert "pinned" in repr(back)
+
+
+@pytest.mark.cuda
+@cuda
+def test_auto_pins_only_a_memory_too_large_for_the_device(monkeypatch):
+    import leading.train.memory as memory_module
+
+    assert not EmbeddingMemory(10, 4, device="cuda", pin_memory="auto").pinned
+    monkeypatch.setattr(memory_module, "AUTO_PIN_FRACTION", 0.0)
+    assert EmbeddingMemory(10, 4, device="cuda", pin_memory="auto").pinned

@@ -71,10 +71,12 @@ def _cpu_model() -> str:
 
 
 def machine_info(threads: int | None = None) -> dict[str, Any]:
-    r"""The machine a benchmark ran on: platform, CPU, cores, memory, threads, library versions
-    and the GPU, if any."""
+    r"""The machine a benchmark ran on: platform, CPU, cores, memory, threads, library versions,
+    the GPU, if any, and whether each runs bf16 natively (:mod:`leading.text.precision`)."""
     import torch
     import transformers
+
+    from leading.text.precision import native_bf16
 
     info: dict[str, Any] = {
         "platform": platform.platform(),
@@ -86,9 +88,11 @@ def machine_info(threads: int | None = None) -> dict[str, Any]:
         "torch": torch.__version__,
         "transformers": transformers.__version__,
         "cuda": torch.cuda.is_available(),
+        "cpu_native_bf16": native_bf16("cpu"),
     }
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
+        info["gpu_native_bf16"] = native_bf16("cuda:0")
     return info
 
 

@@ -52,6 +52,8 @@ NOTES = {
     "encodings_per_node_per_epoch": "the same per node of the graph",
     "test_acc": "end-to-end head's test accuracy at the best validation epoch (after the refit "
     "of the head on the final embeddings); GLEM: its final GNN's. Not the downstream GNNs",
+    "precision": "the LM's precision: asked (the precision setting, auto by default), used "
+    "(bf16 autocast or fp32) and why (leading.text.precision: bf16 only where native)",
     "finetune_time_s": "the whole fine-tuning of the seed (Table 4's running time): model load, "
     "prefill, head warm-up, LM epochs, evaluation and the final encoding",
     "leading": "LEADING with the paper's settings: pipeline 2 encodes as many nodes per step as "

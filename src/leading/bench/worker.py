@@ -22,6 +22,8 @@ What the row holds (see :mod:`leading.bench.measure` for the parent side):
 * ``status``: ``"ok"``, ``"oom"`` (:class:`torch.OutOfMemoryError`, :class:`MemoryError` or the
   CPU allocator's "can't allocate memory") or ``"error"`` with ``error``, the exception and the
   end of its traceback.
+* ``precision``: the LM's precision, ``{"asked", "used", "reason"}``
+  (:func:`leading.run.lm_precision`, as in ``results.json``).
 
 The process exits with 0 whenever it wrote a row, whatever its status.
 """
@@ -122,7 +124,7 @@ def run_spec(spec: dict[str, Any]) -> dict[str, Any]:
 
     from leading.config import Config
     from leading.data import load_dataset
-    from leading.run import run_seed
+    from leading.run import lm_precision, run_seed
 
     import_rss = _rss_mb()  # the interpreter with torch and transformers imported
     cfg = Config.from_dict(dict(spec["config"]), "bench spec")
@@ -152,6 +154,7 @@ def run_spec(spec: dict[str, Any]) -> dict[str, Any]:
         "finetune_time_s": out.get("finetune_time_s"),
         "num_nodes": graph.num_nodes,
         "device": str(device),
+        "precision": lm_precision(cfg),
         "torch_threads": torch.get_num_threads(),
         "history": history,
     }

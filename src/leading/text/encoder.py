@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from leading.errors import ModelError
 from leading.text.models import is_decoder_only, resolve_model
+from leading.text.precision import resolve_precision
 from leading.text.tokens import TokenizedTexts, tokenize
 
 __all__ = ["TextEncoder", "merged_model", "pool"]
@@ -73,6 +74,11 @@ def merged_model(model: nn.Module, inplace: bool = False) -> nn.Module:
     return merged
 
 
+def _model_device(model: nn.Module) -> torch.device:
+    param = next(model.parameters(), None)
+    return param.device if param is not None else torch.device("cpu")
+
+
 def _accepts(model: nn.Module, arg: str) -> bool:
     if hasattr(model, "get_base_model"):  # a peft wrapper forwards **kwargs to the base model
         model = model.get_base_model()
@@ -92,8 +98,16 @@ class TextEncoder(nn.Module):
         pooling (str, optional): ``"cls"``, ``"mean"`` or ``"last"``; default ``"last"`` for
             decoder-only models and ``"mean"`` otherwise.
         max_length (int): Truncation length in tokens.
-        bf16 (bool): Run the LM under bfloat16 autocast.
+        bf16 (bool or str): Run the LM under bfloat16 autocast; a precision name
+            (``"auto"``, ``"fp32"``, ``"bf16"``) is resolved for the model's device by
+            :func:`~leading.text.precision.resolve_precision`.
         name (str): Name for logs and results.
+        precision_reason (str, optional): Why :obj:`bf16` was chosen, for logs (default:
+            ``"set explicitly"``, or the reason :func:`resolve_precision` gives for a name).
+
+    Attributes:
+        precision (str): ``"bf16"`` or ``"fp32"``, what the LM runs in.
+        precision_reason (str): Why, e.g. ``"auto: CPU without AVX-512-BF16/AMX"``.
     """
 
     def __init__(
@@ -102,8 +116,9 @@ class TextEncoder(nn.Module):
         tokenizer,
         pooling: str | None = None,
         max_length: int = 256,
-        bf16: bool = False,
+        bf16: bool | str = False,
         name: str = "lm",
+        precision_reason: str | None = None,
     ) -> None:
         super().__init__()
         self.model = model
@@ -119,7 +134,11 @@ class TextEncoder(nn.Module):
         if self.pooling not in POOLINGS:
             raise ValueError(f"unknown pooling {self.pooling!r}; expected one of {POOLINGS}")
         self.max_length = int(max_length)
+        if isinstance(bf16, str):
+            used, reason = resolve_precision(bf16, _model_device(model))
+            bf16, precision_reason = used == "bf16", precision_reason or reason
         self.bf16 = bool(bf16)
+        self.precision_reason = precision_reason or "set explicitly"
         self.name = name
 
     @classmethod
@@ -128,12 +147,27 @@ class TextEncoder(nn.Module):
         name: str | os.PathLike,
         pooling: str | None = None,
         max_length: int = 256,
-        bf16: bool = False,
+        precision: str | bool = "fp32",
         device: torch.device | str = "cpu",
+        *,
+        bf16: bool | None = None,
     ) -> TextEncoder:
-        r"""Loads a model by local path, alias (``minilm``) or hub name onto :obj:`device`."""
+        r"""Loads a model by local path, alias (``minilm``) or hub name onto :obj:`device`.
+
+        Args:
+            precision (str or bool): ``"auto"`` (bf16 autocast where :obj:`device` runs bf16
+                natively, else fp32: :func:`~leading.text.precision.resolve_precision`),
+                ``"fp32"`` or ``"bf16"``; a bool is bf16 (:obj:`True`) or fp32.
+            bf16 (bool, optional): The former name of :obj:`precision` (bool only); given, it
+                wins.
+        """
         from transformers import AutoModel, AutoTokenizer
 
+        if bf16 is not None:
+            precision = bool(bf16)
+        if isinstance(precision, bool):
+            precision = "bf16" if precision else "fp32"
+        used, reason = resolve_precision(precision, device)  # before loading: fails fast
         source = resolve_model(name)
         try:
             tokenizer = AutoTokenizer.from_pretrained(source)
@@ -141,7 +175,13 @@ class TextEncoder(nn.Module):
         except (OSError, ValueError) as e:
             raise ModelError(f"could not load model {str(name)!r} from {source}: {e}") from e
         model.to(device)
-        return cls(model, tokenizer, pooling, max_length, bf16, name=str(name))
+        return cls(model, tokenizer, pooling, max_length, used == "bf16", name=str(name),
+                   precision_reason=reason)
+
+    @property
+    def precision(self) -> str:
+        r"""``"bf16"`` (bfloat16 autocast) or ``"fp32"``."""
+        return "bf16" if self.bf16 else "fp32"
 
     @property
     def hidden_size(self) -> int:
@@ -233,5 +273,5 @@ class TextEncoder(nn.Module):
         return (
             f"{self.__class__.__name__}({self.name!r}, type={self.model.config.model_type}, "
             f"params={n / 1e6:.1f}M, dim={self.hidden_size}, pooling={self.pooling!r}, "
-            f"max_length={self.max_length}, bf16={self.bf16})"
+            f"max_length={self.max_length}, precision={self.precision!r})"
         )

@@ -231,7 +231,8 @@ def merge_lora(encoder: TextEncoder, inplace: bool = False) -> TextEncoder:
         encoder.model = merged
         return encoder
     return TextEncoder(
-        merged, encoder.tokenizer, encoder.pooling, encoder.max_length, encoder.bf16, encoder.name
+        merged, encoder.tokenizer, encoder.pooling, encoder.max_length, encoder.bf16, encoder.name,
+        precision_reason=encoder.precision_reason,
     )
 
 
