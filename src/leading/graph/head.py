@@ -86,7 +86,12 @@ class EndToEndHead(nn.Module):
     def forward(self, h: Tensor, edge_index: Tensor, node_ids: Tensor) -> Tensor:
         if self.gnn is not None:
             return self.gnn(h, edge_index)
-        x_in = self.mlp(h)
+        return self.propagate(self.mlp(h), edge_index, node_ids)
+
+    def propagate(self, x_in: Tensor, edge_index: Tensor, node_ids: Tensor) -> Tensor:
+        r"""The propagation stage alone, on the MLP's outputs :obj:`x_in` :math:`(n, C)` (the
+        identity for ``"mlp"``); :meth:`forward` is ``propagate(mlp(h), ...)``, and a caller can
+        run the MLP over chunks of a large graph first."""
         if self.prop is None:  # "mlp": each node's logits from its own embedding only
             return x_in
         if isinstance(self.prop, ImplicitPropagation):

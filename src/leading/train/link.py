@@ -148,13 +148,12 @@ class LinkTask(Task):
             res.update({f"{part}_{k}": v for k, v in scores.items()})
         return res
 
-    def stats(self, encodings: float, grad_encodings: float, steps_per_epoch: int) -> dict:
+    def stats(self, encodings: float, grad_encodings: float) -> dict:
         return {
             # "targets" are the endpoints encoded with gradient (pipeline 1)
             "encodings_per_target_per_epoch": encodings / grad_encodings if grad_encodings else 0.0,
             "grad_encodings_per_epoch": grad_encodings,
             "edges_per_epoch": self.edges_per_epoch,
-            "steps_per_epoch": steps_per_epoch,
         }
 
 

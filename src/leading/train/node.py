@@ -81,10 +81,15 @@ class NodeTask(Task):
                 raise ValueError(f"pseudo_labels: labels outside [0, {graph.num_classes})")
             self.given_pseudo, self.num_pseudo = (ids, labels), ids.numel()
         self.refresh = None
+        self.budget: int | None = None
 
     # ------------------------------------------------------------- targets
+    def set_epoch_budget(self, targets: int | None) -> None:
+        self.budget = targets
+
     def num_items(self) -> int:
-        return self.splits["train"].numel() + self.num_pseudo
+        num_targets = self.splits["train"].numel() + self.num_pseudo
+        return num_targets if self.budget is None else min(self.budget, num_targets)
 
     def setup(self, trainer: Trainer) -> None:
         self.refresh = trainer.refresh
@@ -138,8 +143,21 @@ class NodeTask(Task):
     def warmup_batch(self) -> Tensor:
         return self.splits["train"]
 
+    def epoch_targets(self, generator: torch.Generator) -> Tensor:
+        r"""The targets of one LM epoch: all of them, or within the budget a fresh random subset,
+        training nodes first (then pseudo-labelled ones)."""
+        if self.budget is None or self.targets.numel() <= self.budget:
+            return self.targets
+        k, train = self.budget, self.splits["train"]
+        if train.numel() >= k:
+            return train[torch.randperm(train.numel(), generator=generator)[:k]]
+        pseudo = self.targets[train.numel():]
+        pick = torch.randperm(pseudo.numel(), generator=generator)[: k - train.numel()]
+        return torch.cat([train, pseudo[pick]])
+
     def epoch_batches(self, generator: torch.Generator, batch_size: int) -> list[Tensor]:
-        perm = self.targets[torch.randperm(self.targets.numel(), generator=generator)]
+        targets = self.epoch_targets(generator)
+        perm = targets[torch.randperm(targets.numel(), generator=generator)]
         return list(perm.split(batch_size))
 
     def batch_targets(self, batch: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
@@ -167,8 +185,8 @@ class NodeTask(Task):
         w = self.influence
         return {"memory_staleness_influence": float((staleness * w).sum() / w.sum())}
 
-    def stats(self, encodings: float, grad_encodings: float, steps_per_epoch: int) -> dict:
-        return {"encodings_per_target_per_epoch": encodings / self.targets.numel()}
+    def stats(self, encodings: float, grad_encodings: float) -> dict:
+        return {"encodings_per_target_per_epoch": encodings / self.num_items()}
 
     def state_dict(self) -> dict:
         return {"labels": self.labels, "targets": self.targets, "influence": self.influence}

@@ -12,8 +12,6 @@ Every training step, a batch of node texts is encoded *without* gradient and wri
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor
 
@@ -23,16 +21,7 @@ from leading.text.encoder import TextEncoder
 from leading.text.tokens import TokenizedTexts
 from leading.train.memory import EmbeddingMemory
 
-__all__ = ["MemoryRefresh", "influence_weights", "refresh_size"]
-
-
-def refresh_size(cfg, num_nodes: int, steps_per_epoch: int) -> int:
-    r"""Nodes pipeline 2 re-encodes per step: ``refresh_fraction`` of the graph spread over an
-    epoch's steps, or else ``refresh_batch_size`` (:obj:`None`: ``batch_size``, the paper's equal
-    pipelines; 0 turns pipeline 2 off)."""
-    if cfg.refresh_fraction is not None:
-        return math.ceil(cfg.refresh_fraction * num_nodes / max(1, steps_per_epoch))
-    return cfg.batch_size if cfg.refresh_batch_size is None else cfg.refresh_batch_size
+__all__ = ["MemoryRefresh", "influence_weights"]
 
 
 @torch.no_grad()

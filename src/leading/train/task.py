@@ -51,6 +51,10 @@ class Task:
         r"""Called once the :class:`~leading.train.trainer.Trainer` (:obj:`trainer`) is built,
         before any training; the hooks below receive it too."""
 
+    def set_epoch_budget(self, targets: int | None) -> None:
+        r"""At most :obj:`targets` targets per LM epoch (:obj:`None`: all); a task with its own
+        cap (link prediction's edges per epoch) ignores it."""
+
     def num_items(self) -> int:
         r"""Items (target nodes, training edges) one LM epoch visits."""
         raise NotImplementedError
@@ -91,7 +95,7 @@ class Task:
         r"""Extra columns of an epoch's metrics row, from each memory row's staleness."""
         return {}
 
-    def stats(self, encodings: float, grad_encodings: float, steps_per_epoch: int) -> dict:
+    def stats(self, encodings: float, grad_encodings: float) -> dict:
         r"""Task-specific cost figures from the mean LM encodings of an epoch."""
         return {}
 

@@ -26,6 +26,7 @@ between node classification and link prediction.
 from __future__ import annotations
 
 import copy
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -39,10 +40,11 @@ from leading.graph.sampler import NeighborSampler
 from leading.text.encoder import TextEncoder
 from leading.text.tokens import TokenizedTexts
 from leading.train.checkpoint import load_checkpoint, save_checkpoint, write_metrics
-from leading.train.memory import EmbeddingMemory
+from leading.train.memory import EmbeddingMemory, memory_dtype
 from leading.train.optim import build_optimizer
-from leading.train.refresh import MemoryRefresh, refresh_size
+from leading.train.refresh import MemoryRefresh
 from leading.train.result import TrainResult, peak_rss_mb
+from leading.train.scale import resolve_scale
 from leading.train.task import Task
 
 __all__ = ["Trainer", "build_head"]
@@ -83,6 +85,9 @@ class Trainer:
         refresh (MemoryRefresh): Pipeline 2.
     """
 
+    #: Rows per chunk of whole-graph inference (the head's MLP on the memory).
+    PREDICT_CHUNK = 65_536
+
     def __init__(
         self,
         task: Task,
@@ -92,14 +97,24 @@ class Trainer:
         run_dir: str | Path | None = None,
         seed: int = 0,
     ) -> None:
+        n = task.num_nodes
+        # the size rule (leading.train.scale): the steps and the head see the resolved scope
+        self.scale = resolve_scale(config, n)
+        if config.scope != self.scale.scope:
+            config = config.replace(scope=self.scale.scope)
+        task.set_epoch_budget(self.scale.targets_per_epoch)
+        if config.progress:
+            print(f"leading: {self.scale.describe()}", file=sys.stderr)
         self.task, self.encoder, self.tokens, self.cfg = task, encoder, tokens, config
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.seed = seed
-        n = task.num_nodes
         torch.manual_seed(seed)
         # The head, the memory and every index live on the encoder's device.
         self.device = encoder.device
-        self.memory = EmbeddingMemory(n, encoder.hidden_size, device=self.device)
+        self.memory = EmbeddingMemory(
+            n, encoder.hidden_size, dtype=memory_dtype(config.memory_dtype), device=self.device,
+            pin_memory="auto",
+        )
         self.head = build_head(config, n, encoder.hidden_size, task.out_channels)
         self.model = nn.ModuleDict({"head": self.head, **task.build_modules(config)})
         self.model.to(self.device)
@@ -107,7 +122,8 @@ class Trainer:
         self.gen = torch.Generator().manual_seed(seed)
         self.steps_per_epoch = -(-task.num_items() // config.batch_size)
         self.refresh = MemoryRefresh(
-            n, refresh_size(config, n, self.steps_per_epoch), self.gen, config.encode_batch_size
+            n, self.scale.refresh_size(config, self.steps_per_epoch), self.gen,
+            config.encode_batch_size,
         )
         self.optimizer, self.scheduler = build_optimizer(
             (p for p in encoder.parameters() if p.requires_grad),
@@ -198,8 +214,18 @@ class Trainer:
         from the memory (or from :obj:`embeddings` :obj:`[N, d]`)."""
         self.model.eval()
         node_ids, edge_index = self.full_graph()
-        h = self.memory.read(node_ids) if embeddings is None else embeddings.to(self.device)
-        return self.head(h, edge_index, node_ids)
+        n = node_ids.numel()
+        if self.head.mlp is None or n <= self.PREDICT_CHUNK:
+            h = self.memory.read(node_ids) if embeddings is None else embeddings.to(self.device)
+            return self.head(h, edge_index, node_ids)
+        # a large graph: the MLP on chunks of memory rows, then one propagation over every node
+        x_in = torch.cat([
+            self.head.mlp(
+                self.memory.read(ids) if embeddings is None else embeddings[ids].to(self.device)
+            )
+            for ids in node_ids.split(self.PREDICT_CHUNK)
+        ])
+        return self.head.propagate(x_in, edge_index, node_ids)
 
     @torch.no_grad()
     def evaluate(
@@ -353,9 +379,10 @@ class Trainer:
         stats = {
             "epoch_time_s": sum(self.epoch_times) / epochs,
             "peak_rss_mb": peak_rss_mb(),
-            **self.task.stats(enc, grad, self.steps_per_epoch),
+            **self.task.stats(enc, grad),
             "encodings_per_node_per_epoch": enc / self.task.num_nodes,
             "refresh_batch_size": self.refresh_size,
+            "steps_per_epoch": self.steps_per_epoch,
             "lm_epochs_run": len(self.epoch_times),
         }
         if self.run_dir is not None:
