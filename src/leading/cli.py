@@ -1,5 +1,5 @@
 r"""Command-line interface: ``leading run``, ``leading embed``, ``leading bench``,
-``leading data info``."""
+``leading data info`` and ``leading data synth``."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 
 from leading.arguments import add_config_arguments, config_from_args, describe
 from leading.config import PRECISIONS, Config
+from leading.data.datasets.synthetic import register_cli as add_synth_parser
 from leading.errors import LeadingError
 from leading.text.encoder import POOLINGS
 
@@ -154,13 +155,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_bench_parser(sub)
 
-    data = sub.add_parser("data", help="inspect datasets")
+    data = sub.add_parser("data", help="inspect and generate datasets")
     dsub = data.add_subparsers(dest="data_command", required=True)
     info = dsub.add_parser("info", help="nodes, edges, classes, label counts, text lengths")
-    info.add_argument("name", help="built-in name (cora, pubmed, ogbn-arxiv, ...) or directory")
+    info.add_argument("name", help="built-in name (cora, pubmed, ogbn-arxiv, ...), "
+                      "synth:N[,key=value,...] or directory")
     info.add_argument("--data-dir", help=describe("data_dir"))
     info.add_argument("--offline", action="store_true", help="never download")
     info.set_defaults(func=_data_info)
+    add_synth_parser(dsub)  # leading data synth --nodes N --classes C --avg-degree D ...
     return p
 
 

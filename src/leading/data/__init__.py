@@ -1,6 +1,6 @@
 """Text-attributed graphs: the data model, file readers, built-in datasets and splits."""
 
-from leading.data.datasets import data_dir, load_dataset
+from leading.data.datasets import data_dir, load_dataset, synthetic_graph, write_synthetic
 from leading.data.graph import TextAttributedGraph, canonical_undirected, check_split
 from leading.data.link_splits import (
     LINK_SPLIT_PRESETS,
@@ -21,6 +21,8 @@ __all__ = [
     "check_split",
     "load_dataset",
     "data_dir",
+    "synthetic_graph",
+    "write_synthetic",
     "read_directory",
     "read_tables",
     "open_text",

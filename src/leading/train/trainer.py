@@ -410,6 +410,8 @@ class Trainer:
             "sampler_rng": self.sampler.generator.get_state(),
             "gen": self.gen.get_state(),
             "torch_rng": torch.get_rng_state(),
+            # dropout on a GPU draws from its own generators
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -420,6 +422,8 @@ class Trainer:
         self.sampler.generator.set_state(state["sampler_rng"])
         self.gen.set_state(state["gen"])
         torch.set_rng_state(state["torch_rng"])
+        if state.get("cuda_rng") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
 
     def save_checkpoint(self) -> None:
         r"""Writes ``run_dir/checkpoint.pt`` (atomically) and the metrics so far."""

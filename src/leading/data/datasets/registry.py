@@ -49,11 +49,17 @@ def load_dataset(
     which importing this module does first.
 
     Args:
-        name_or_dir (str or Path): ``cora``, ``pubmed``, ``ogbn-arxiv``, ... or a directory path.
+        name_or_dir (str or Path): ``cora``, ``pubmed``, ``ogbn-arxiv``, ..., a synthetic graph
+            ``synth:N[,key=value,...]`` (built in memory, see
+            :mod:`leading.data.datasets.synthetic`) or a directory path.
         root (str or Path, optional): Data directory (see :func:`data_dir`).
         download (bool): Whether a missing dataset may be fetched from its canonical location.
     """
     key = str(name_or_dir).lower()
+    if key.strip().startswith("synth:"):
+        from leading.data.datasets.synthetic import load_synthetic
+
+        return load_synthetic(str(name_or_dir))
     if key in DATASETS:
         return DATASETS[key](data_dir(root), download)
     path = Path(name_or_dir).expanduser()
@@ -61,5 +67,6 @@ def load_dataset(
         return read_directory(path)
     raise DataError(
         f"unknown dataset {str(name_or_dir)!r}: not a built-in name "
-        f"({', '.join(sorted(DATASETS))}) and not a directory"
+        f"({', '.join(sorted(DATASETS))}), not a synthetic graph (synth:N[,key=value,...]) "
+        "and not a directory"
     )
