@@ -49,6 +49,7 @@ TRAIN_FIELDS = (
     "encodings_per_target_per_epoch",
     "encodings_per_node_per_epoch",
     "refresh_batch_size",
+    "steps_per_epoch",
     "lm_epochs_run",
 )
 
