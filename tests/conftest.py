@@ -1,4 +1,5 @@
-"""Shared fixtures: an isolated cache, the packaged MiniLM tokenizer, tiny random BERT and GPT-2."""
+"""Shared fixtures: an isolated cache, the packaged MiniLM tokenizer, tiny random BERT and GPT-2,
+graphs in the directory format, and the tiny graph and configuration of :mod:`tiny`."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import pytest  # noqa: E402
+import tiny  # noqa: E402  (tests/ is on sys.path: pytest's "prepend" import mode puts it there)
 import torch  # noqa: E402
 
 # The models in these tests are tiny: one thread is fastest, and avoids OpenMP threads spinning
@@ -211,3 +213,55 @@ def small_dir(tmp_path):
         classes=["a", "b", "c"],
         splits={"train": [0, 1], "valid": [2], "test": [3, 4]},
     )
+
+
+def write_graph(root, graph):
+    r"""Writes a :class:`~leading.data.graph.TextAttributedGraph` in the directory format (its
+    labels and class names when it has them), which reads back as the same graph."""
+    labels = graph.y.tolist() if graph.y is not None else [None] * graph.num_nodes
+    nodes = [
+        {"node_id": i, "text": t, **({} if c is None else {"label": c})}
+        for i, (t, c) in enumerate(zip(graph.texts, labels, strict=True))
+    ]
+    return write_directory(root, nodes, graph.edge_index.t().tolist(), classes=graph.class_names)
+
+
+@pytest.fixture
+def write_graph_dir():
+    r"""The :func:`write_graph` helper: ``write_graph_dir(root, graph) -> root``."""
+    return write_graph
+
+
+@pytest.fixture(scope="session")
+def tiny_graph():
+    r"""``tiny_graph(per_class=12, labelled=True, seed=0)``: a fresh copy of the tiny graph
+    (:func:`tiny.tiny_graph`) at each call."""
+    return tiny.tiny_graph
+
+
+@pytest.fixture(scope="session")
+def tiny_config():
+    r"""``tiny_config(**changes) -> Config``: the tiny configuration (:func:`tiny.tiny_config`)."""
+    return tiny.tiny_config
+
+
+@pytest.fixture
+def tiny_dataset(tmp_path):
+    r"""The tiny graph written as the dataset directory ``tiny`` (the dataset's name)."""
+    return write_graph(tmp_path / "tiny", tiny.tiny_graph())
+
+
+@pytest.fixture
+def run_config(request, tiny_config, tiny_dataset, tmp_path):
+    r"""``run_config(**changes) -> Config``: ``leading run`` of the tiny configuration on
+    :func:`tiny_dataset`: two seeds of one LM epoch, the results in ``tmp_path / "out"``, no
+    model saved, and (unless :obj:`changes` name another ``lm``) the tiny BERT of
+    :func:`lm_dir`."""
+
+    def make(**changes):
+        if "lm" not in changes:
+            changes["lm"] = request.getfixturevalue("lm_dir")
+        return tiny_config(**{"dataset": tiny_dataset, "out_dir": tmp_path / "out", "epochs": 1,
+                              "seeds": 2, "save_model": False, **changes})
+
+    return make

@@ -18,57 +18,7 @@ from leading.protocols import PROTOCOLS, LinkProtocol, NodeProtocol, protocol_of
 from leading.run import aggregate, run
 from leading.text.encoder import TextEncoder
 
-WORDS = [
-    ["graph", "neural", "network", "node", "edge"],
-    ["protein", "cell", "gene", "dna", "enzyme"],
-    ["stock", "market", "price", "trade", "bank"],
-]
-N = 36
-SPLIT = "per_class:4:9:9"
-
-
-@pytest.fixture
-def dataset(tmp_path, make_dir):
-    r"""36 nodes, node :obj:`i` of class :obj:`i % 3` with a text of its class's words, edges to
-    two nodes of its class and one random node."""
-    g = torch.Generator().manual_seed(0)
-    nodes, edges = [], []
-    for i in range(N):
-        c = i % 3
-        words = [WORDS[c][j] for j in torch.randint(0, 5, (4,), generator=g).tolist()]
-        nodes.append({"node_id": i, "text": " ".join(["the", *words]), "label": c})
-        same = [j for j in range(c, N, 3) if j != i]
-        for k in torch.randperm(len(same), generator=g)[:2].tolist():
-            edges.append((i, same[k]))
-        edges.append((i, int(torch.randint(0, N, (1,), generator=g))))
-    edges = [(u, v) for u, v in edges if u != v]
-    return make_dir(tmp_path / "tiny", nodes, edges, classes=["a", "b", "c"])
-
-
-def make_config(dataset, lm_dir, out, **changes) -> Config:
-    values = dict(
-        # the paper's LEADING: equal pipeline batch sizes, no pseudo-labels
-        refresh_fraction=None,
-        pseudo_labels=0.0,
-        dataset=str(dataset),
-        lm=str(lm_dir),
-        split=SPLIT,
-        epochs=2,
-        head_epochs=5,
-        batch_size=4,
-        hidden=16,
-        progress=False,
-        prefill=True,
-        downstream=["gcn"],
-        seeds=1,
-        eval_steps=20,
-        bf16=False,
-        max_length=16,
-        pooling="mean",
-        out_dir=str(out),
-    )
-    values.update(changes)
-    return Config(**values)
+N = 36  # nodes of the tiny dataset
 
 
 def check_results(result: dict, cfg: Config, seeds: list[int]) -> None:
@@ -76,7 +26,7 @@ def check_results(result: dict, cfg: Config, seeds: list[int]) -> None:
     assert on_disk == json.loads(json.dumps(result))
     assert on_disk["dataset"] == "tiny"
     assert on_disk["lm"] == cfg.lm and on_disk["method"] == cfg.method
-    assert on_disk["seeds"] == seeds and on_disk["split"] == SPLIT
+    assert on_disk["seeds"] == seeds and on_disk["split"] == cfg.split
     gcn = on_disk["downstream"]["gcn"]
     assert len(gcn["test_acc"]) == len(seeds)
     assert all(0.0 <= a <= 1.0 for a in gcn["test_acc"])
@@ -93,11 +43,13 @@ def check_results(result: dict, cfg: Config, seeds: list[int]) -> None:
     assert train["peak_rss_mb"] > 0
 
 
-def test_run_leading_end_to_end_and_resume(dataset, lm_dir, tmp_path, monkeypatch):
+def test_run_leading_end_to_end_and_resume(
+    tiny_dataset, lm_dir, tiny_config, tmp_path, monkeypatch
+):
     from transformers import AutoModel
 
     out = tmp_path / "out"
-    cfg = make_config(dataset, lm_dir, out)
+    cfg = tiny_config(dataset=tiny_dataset, lm=lm_dir, out_dir=out)
     result = run(cfg)
     check_results(result, cfg, [0])
     assert result["train"]["encodings_per_target_per_epoch"] == 2.0  # 12 targets, batch 4
@@ -115,8 +67,8 @@ def test_run_leading_end_to_end_and_resume(dataset, lm_dir, tmp_path, monkeypatc
     model = AutoModel.from_pretrained(seed_dir / "model")
     assert model.config.hidden_size == 32
     # the saved embeddings are those of the saved model
-    enc = TextEncoder.from_pretrained(seed_dir / "model", "mean", 16, bf16=False)
-    graph = load_dataset(str(dataset))
+    enc = TextEncoder.from_pretrained(seed_dir / "model", "mean", 16, precision="fp32")
+    graph = load_dataset(str(tiny_dataset))
     ref = enc.encode_all(enc.tokenize(graph.texts), progress=False)
     torch.testing.assert_close(emb, ref, atol=1e-5, rtol=1e-4)
 
@@ -141,9 +93,9 @@ def test_run_leading_end_to_end_and_resume(dataset, lm_dir, tmp_path, monkeypatc
     assert calls == []
 
 
-def test_run_pretrained(dataset, lm_dir, tmp_path):
+def test_run_pretrained(tiny_dataset, lm_dir, tiny_config, tmp_path):
     out = tmp_path / "frozen"
-    cfg = make_config(dataset, lm_dir, out, method="pretrained")
+    cfg = tiny_config(dataset=tiny_dataset, lm=lm_dir, out_dir=out, method="pretrained")
     result = run(cfg)
     check_results(result, cfg, [0])
     assert result["train"]["encodings_per_target_per_epoch"] == 0.0
@@ -151,8 +103,8 @@ def test_run_pretrained(dataset, lm_dir, tmp_path):
     seed_dir = out / "seed_0"
     assert not (seed_dir / "model").exists() and not (seed_dir / "metrics.csv").exists()
     emb = torch.load(seed_dir / "embeddings.pt")
-    enc = TextEncoder.from_pretrained(lm_dir, "mean", 16, bf16=False)
-    graph = load_dataset(str(dataset))
+    enc = TextEncoder.from_pretrained(lm_dir, "mean", 16, precision="fp32")
+    graph = load_dataset(str(tiny_dataset))
     torch.testing.assert_close(emb, enc.encode_all(enc.tokenize(graph.texts), progress=False))
 
 
@@ -239,7 +191,7 @@ def link_argv(dataset, lm_dir, out, *extra: str) -> list[str]:
         "--link-split", "60/20/20", "--link-eval-negatives", "10", "--hits-k", "1", "5",
         "--epochs", "1", "--head-epochs", "3", "--batch-size", "4", "--hidden", "16",
         "--link-dim", "8", "--link-edges-per-epoch", "8", "--refresh-fraction", "none",
-        "--eval-steps", "10", "--bf16", "false", "--max-length", "16", "--pooling", "mean",
+        "--eval-steps", "10", "--precision", "fp32", "--max-length", "16", "--pooling", "mean",
         "--downstream", "gcn", "--progress", "false", "--out-dir", str(out), *extra,
     ]
 
@@ -258,9 +210,9 @@ def check_link_block(block: dict, seeds: int) -> None:
             assert cell["std"] == 0.0
 
 
-def test_run_link_leading_two_seeds_and_resume(dataset, lm_dir, tmp_path, capsys, monkeypatch):
+def test_run_link_leading_two_seeds_and_resume(tiny_dataset, lm_dir, tmp_path, capsys, monkeypatch):
     out = tmp_path / "out"
-    assert main(link_argv(dataset, lm_dir, out, "--seeds", "2")) == 0
+    assert main(link_argv(tiny_dataset, lm_dir, out, "--seeds", "2")) == 0
     printed = capsys.readouterr().out
     assert printed.startswith("link prediction on tiny, split 60/20/20 (")
     assert "gcn auc" in printed and "e2e mrr" in printed
@@ -285,16 +237,16 @@ def test_run_link_leading_two_seeds_and_resume(dataset, lm_dir, tmp_path, capsys
 
     calls = []
     monkeypatch.setattr(run_module, "run_seed", lambda *a: calls.append(a))
-    assert main(link_argv(dataset, lm_dir, out, "--seeds", "2", "--resume")) == 0
+    assert main(link_argv(tiny_dataset, lm_dir, out, "--seeds", "2", "--resume")) == 0
     assert calls == []  # both seeds read back from seed_S/result.json
     again = json.loads((out / "results.json").read_text())
     assert again["downstream"] == res["downstream"]
 
 
 @pytest.mark.parametrize("method", ["shallow", "pretrained", "supervised"])
-def test_run_link_baselines(dataset, lm_dir, tmp_path, method):
+def test_run_link_baselines(tiny_dataset, lm_dir, tmp_path, method):
     out = tmp_path / method
-    assert main(link_argv(dataset, lm_dir, out, "--method", method, "--seeds", "1")) == 0
+    assert main(link_argv(tiny_dataset, lm_dir, out, "--method", method, "--seeds", "1")) == 0
     res = json.loads((out / "results.json").read_text())
     assert res["method"] == method
     check_link_block(res["downstream"]["gcn"], 1)
@@ -302,8 +254,8 @@ def test_run_link_baselines(dataset, lm_dir, tmp_path, method):
     assert ("trainable_params" in res["per_seed"][0]) == (method == "supervised")
 
 
-def test_run_link_rejects_other_methods(dataset, lm_dir, tmp_path, capsys):
-    assert main(link_argv(dataset, lm_dir, tmp_path / "x", "--method", "glem")) == 2
+def test_run_link_rejects_other_methods(tiny_dataset, lm_dir, tmp_path, capsys):
+    assert main(link_argv(tiny_dataset, lm_dir, tmp_path / "x", "--method", "glem")) == 2
     err = capsys.readouterr().err
     assert err.startswith("leading: error: task link supports methods")
     assert not (tmp_path / "x").exists()

@@ -11,38 +11,32 @@ from leading.bench import worker
 from leading.bench.measure import measure, tree_rss_mb
 from leading.config import Config
 from leading.data import read_directory
-
-CLASS_WORDS = [
-    ["graph", "neural", "network", "node", "edge"],
-    ["protein", "cell", "gene", "dna", "enzyme"],
-    ["stock", "market", "price", "trade", "bank"],
-]
-N = 36
+from leading.data.graph import TextAttributedGraph
 
 
 @pytest.fixture
-def dataset(tmp_path, make_dir):
-    r"""36 nodes of 3 classes; node :obj:`i` links to :obj:`i + 3` (same class) and
-    :obj:`i + 1`, so the 2-hop balls of the training nodes are not the whole graph."""
-    g = torch.Generator().manual_seed(0)
-    nodes = []
-    for i in range(N):
-        words = [CLASS_WORDS[i % 3][j] for j in torch.randint(0, 5, (4,), generator=g).tolist()]
-        nodes.append({"node_id": i, "text": " ".join(words), "label": i % 3})
-    edges = [(i, i + 3) for i in range(N - 3)] + [(i, i + 1) for i in range(0, N - 1, 4)]
-    return make_dir(tmp_path / "tiny", nodes, edges, classes=["a", "b", "c"])
+def dataset(tmp_path, tiny_graph, write_graph_dir):
+    r"""The tiny graph's nodes, but sparse edges: node :obj:`i` links to :obj:`i + 3` (same
+    class), and every fourth node to the next one, so the 2-hop balls of the training nodes are
+    not the whole graph."""
+    graph = tiny_graph()
+    n = graph.num_nodes
+    edges = [(i, i + 3) for i in range(n - 3)] + [(i, i + 1) for i in range(0, n - 1, 4)]
+    sparse = TextAttributedGraph(graph.texts, torch.tensor(edges).t(), graph.y, graph.class_names)
+    return write_graph_dir(tmp_path / "tiny", sparse)
 
 
-def tiny_config(dataset, lm_dir, **changes) -> dict:
-    values = dict(
-        # the paper's LEADING: equal pipeline batch sizes, no pseudo-labels
-        refresh_fraction=None, refresh_batch_size=None, pseudo_labels=0.0,
-        dataset=str(dataset), lm=str(lm_dir), split="per_class:4:9:9", seeds=1, epochs=1,
-        patience=1, head_epochs=3, batch_size=4, hidden=16, max_length=16, pooling="mean",
-        bf16=False, eval_steps=10, downstream=[], progress=False, save_model=False, threads=1,
-    )
-    values.update(changes)
-    return Config(**values).to_dict()
+@pytest.fixture
+def measure_config(tiny_config, dataset, lm_dir):
+    r"""``measure_config(**changes) -> dict``: the tiny configuration on :func:`dataset`, one
+    seed of one LM epoch, no downstream model, one thread, as a measurement spec's dict."""
+
+    def make(**changes) -> dict:
+        values = dict(dataset=dataset, lm=lm_dir, epochs=1, patience=1, head_epochs=3,
+                      eval_steps=10, downstream=[], save_model=False, threads=1)
+        return tiny_config(**{**values, **changes}).to_dict()
+
+    return make
 
 
 # ------------------------------------------------------------------ the parent and its watchdog
@@ -136,32 +130,32 @@ def ball(graph, targets: torch.Tensor, hops: int) -> int:
 
 @pytest.mark.parametrize("method, hops", [("coupled", 2), ("gas", 1)])
 def test_encodings_of_coupled_and_gas_are_their_gradient_subgraphs(
-    dataset, lm_dir, tmp_path, method, hops
+    dataset, measure_config, method, hops
 ):
     # every neighbor (fanouts -1) and one batch of all 12 targets: the subgraph encoded with
     # gradient is the targets' 2-hop (coupled) or 1-hop (gas) ball, once per epoch
-    cfg = tiny_config(dataset, lm_dir, method=method, fanouts=[-1, -1], batch_size=16)
+    cfg = measure_config(method=method, fanouts=[-1, -1], batch_size=16)
     row = worker.run_spec({"config": cfg})
     assert row["status"] == "ok"
     graph = read_directory(dataset)
     from leading.data import make_split
 
-    train = make_split(graph, "per_class:4:9:9", 0)["train"]
+    train = make_split(graph, cfg["split"], 0)["train"]
     size = ball(graph, train, hops)
-    assert 12 < size < N
+    assert 12 < size < graph.num_nodes
     assert row["encodings_per_target_per_epoch"] == pytest.approx(size / 12)
-    assert row["encodings_per_node_per_epoch"] == pytest.approx(size / N)
+    assert row["encodings_per_node_per_epoch"] == pytest.approx(size / graph.num_nodes)
     assert row["refresh_batch_size"] == 0 and row["lm_epochs_run"] == 1
 
 
-def test_fresh_process_measurement_of_leading(dataset, lm_dir, tmp_path):
-    cfg = tiny_config(dataset, lm_dir, method="leading", epochs=2, patience=2)
+def test_fresh_process_measurement_of_leading(measure_config, tmp_path):
+    cfg = measure_config(method="leading", epochs=2, patience=2)
     row = measure({"config": cfg}, threads=1, log_path=tmp_path / "child.log", timeout_s=300)
     assert row["status"] == "ok", row.get("error")
     # the paper's claim: with equal pipeline batches each target is encoded twice per epoch
     # (3 steps of 4 targets with gradient, and 3 x 4 nodes refreshed without)
     assert row["encodings_per_target_per_epoch"] == pytest.approx(2.0)
-    assert row["encodings_per_node_per_epoch"] == pytest.approx(24 / N)
+    assert row["encodings_per_node_per_epoch"] == pytest.approx(24 / 36)  # of 36 nodes
     assert row["refresh_batch_size"] == 4 and row["lm_epochs_run"] == 2
     assert 0 < row["import_rss_mb"] <= row["peak_rss_mb"]
     assert 0 < row["watch_peak_rss_mb"] <= row["peak_rss_mb"] + 1

@@ -403,3 +403,15 @@ def test_load_dataset_by_directory_and_unknown_name(small_dir, tmp_path):
     msg = str(e.value)
     assert "unknown dataset 'no-such-dataset'" in msg and "cora" in msg
     assert "\n" not in msg
+
+
+@pytest.mark.parametrize("labelled", [True, False])
+def test_write_graph_dir_reads_back_as_the_same_graph(tmp_path, tiny_graph, write_graph_dir,
+                                                     labelled):
+    graph = tiny_graph(labelled=labelled)
+    back = read_directory(write_graph_dir(tmp_path / "tiny", graph))
+    assert back.name == "tiny" and back.texts == graph.texts
+    assert torch.equal(back.edge_index, graph.edge_index)
+    assert (back.y is None) == (not labelled) and back.class_names == graph.class_names
+    if labelled:
+        assert torch.equal(back.y, graph.y)

@@ -8,11 +8,14 @@ import torch
 
 from leading.data.graph import TextAttributedGraph
 from leading.data.link_splits import LinkSplit, make_link_split
+from leading.errors import ConfigError
 from leading.eval.link import (
     GNNLinkPredictor,
     LinkPredictorConfig,
+    check_link_size,
     evaluate_link,
     evaluate_link_downstream,
+    link_epoch_size,
 )
 
 #: Scores of the test positives (0, 1), (1, 2), (2, 3) in the hand example below
@@ -104,3 +107,22 @@ def test_downstream_predictor_is_deterministic_and_checks_input():
         evaluate_link_downstream(x[:5], split, ["gcn"], config=cfg)
     with pytest.raises(ValueError, match="decoder must be one of"):
         LinkPredictorConfig(decoder="bilinear")
+
+
+def test_link_predictor_is_full_batch_and_refuses_a_split_above_its_limit():
+    graph, x = community_graph()
+    split = make_link_split(graph, "60/20/20", seed=0, num_neg_targets=10)
+    s = link_epoch_size(split)
+    assert s["nodes"] == 40 and s["negatives"] == 10
+    assert s["edges"] == split.message_passing_edge_index().size(1)
+    assert s["size"] == 40 + s["edges"] + 2 * s["train"] + 12 * s["valid"]
+    assert check_link_size(split) == s["size"]  # the default limit is far above
+    small = LinkPredictorConfig(epochs=1, max_full_batch_size=s["size"] - 1)
+    with pytest.raises(ConfigError, match=rf"size {s['size']:,} = 40 nodes .*"
+                       rf"max_full_batch_size={s['size'] - 1:,}"):
+        evaluate_link_downstream(x, split, ["gcn"], config=small)
+    exact = LinkPredictorConfig(epochs=1, max_full_batch_size=s["size"])
+    assert evaluate_link_downstream(x, split, ["gcn"], config=exact)["gcn"]["epochs_run"] == 1
+    assert check_link_size(split, LinkPredictorConfig(max_full_batch_size=None)) == s["size"]
+    with pytest.raises(ConfigError, match="max_full_batch_size"):
+        LinkPredictorConfig(max_full_batch_size=-1)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import pytest
 import torch
 
-from leading.config import Config
 from leading.data.graph import TextAttributedGraph
 from leading.text.encoder import TextEncoder
 from leading.train import LeadingTrainer
@@ -68,7 +67,7 @@ def decoder_graph(texts: list[str], n: int = 20) -> TextAttributedGraph:
 
 
 @pytest.mark.parametrize("arch, lora_r", [("gpt2", 0), ("llama", 0), ("llama", 2)])
-def test_two_pipeline_training_updates_the_decoder(make_decoder, texts, arch, lora_r):
+def test_two_pipeline_training_updates_the_decoder(make_decoder, tiny_config, texts, arch, lora_r):
     from leading.text.lora import maybe_apply_lora
 
     model, tok = make_decoder(arch, torch.float32)
@@ -79,20 +78,7 @@ def test_two_pipeline_training_updates_the_decoder(make_decoder, texts, arch, lo
         "valid": torch.arange(8, 14),
         "test": torch.arange(14, 20),
     }
-    cfg = Config(
-        refresh_fraction=None,
-        pseudo_labels=0.0,
-        epochs=1,
-        head_epochs=2,
-        batch_size=4,
-        hidden=8,
-        progress=False,
-        bf16=False,
-        downstream=["gcn"],
-        max_length=MAX_LEN,
-        fanouts=[2, 2],
-        lora_r=lora_r,
-    )
+    cfg = tiny_config(epochs=1, max_length=MAX_LEN, lora_r=lora_r)
     info = maybe_apply_lora(enc, cfg.lora_r, seed=0, log=False)
     assert (info["fraction"] < 0.5) == (lora_r > 0)
     before = {n: p.detach().clone() for n, p in enc.named_parameters()}

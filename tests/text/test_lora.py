@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import json
 from types import SimpleNamespace
 
@@ -14,7 +15,6 @@ from torch import nn
 
 from leading.arguments import add_config_arguments, config_from_args
 from leading.config import Config
-from leading.data.graph import TextAttributedGraph
 from leading.errors import ConfigError, ModelError
 from leading.text import (
     TextEncoder,
@@ -183,44 +183,23 @@ def test_trainable_fraction_is_exact(make_encoder):
     assert trainable_fraction(gpt2) == (lora, n_base + lora, lora / (n_base + lora))
 
 
-def toy_graph() -> TextAttributedGraph:
-    r"""18 nodes, 3 classes, class words in the texts, edges to the node 3 ahead (same class)."""
-    words = ["graph", "node", "cell", "gene", "stock", "price"]
-    texts = [f"{words[2 * (i % 3)]} {words[2 * (i % 3) + 1]} study {i}" for i in range(18)]
-    y = torch.arange(18) % 3
-    edges = torch.tensor([[i for i in range(18)], [(i + 3) % 18 for i in range(18)]])
-    return TextAttributedGraph(texts, edges, y, ["a", "b", "c"], name="toy")
+@pytest.fixture
+def lora_config(tiny_config):
+    r"""``lora_config(**changes)``: the tiny configuration with LoRA rank 2, one LM epoch and
+    :data:`MAX_LEN` tokens."""
+    return functools.partial(tiny_config, lora_r=2, epochs=1, max_length=MAX_LEN)
 
 
-def tiny_config(**changes) -> Config:
-    values = dict(
-        # the paper's LEADING: equal pipeline batch sizes, no pseudo-labels
-        refresh_fraction=None,
-        pseudo_labels=0.0,
-        epochs=1,
-        head_epochs=2,
-        batch_size=4,
-        hidden=8,
-        progress=False,
-        bf16=False,
-        max_length=MAX_LEN,
-        downstream=["gcn"],
-        fanouts=[2, 2],
-        seeds=1,
-    )
-    return Config(**{**values, **changes})
-
-
-def test_trainer_optimizer_gets_only_trainable_parameters(bert_encoder):
+def test_trainer_optimizer_gets_only_trainable_parameters(bert_encoder, tiny_graph, lora_config):
     from leading.train import LeadingTrainer
 
-    graph = toy_graph()
+    graph = tiny_graph(per_class=6)
     splits = {
         "train": torch.arange(0, 8),
         "valid": torch.arange(8, 13),
         "test": torch.arange(13, 18),
     }
-    cfg = tiny_config(lora_r=2)
+    cfg = lora_config()
     info = maybe_apply_lora(bert_encoder, cfg.lora_r, seed=0, log=False)
     assert info["lora_r"] == 2 and info["trainable"] == trainable_fraction(bert_encoder)[0]
     frozen = {
@@ -347,14 +326,17 @@ def test_maybe_apply_lora(make_encoder, capsys):
     assert maybe_apply_lora(enc, 8, log=False) == {**info, "lora_r": 8}
 
 
-def test_run_seed_with_lora_saves_adapter_and_merged_model(bert_encoder, tmp_path, capsys):
+def test_run_seed_with_lora_saves_adapter_and_merged_model(
+    bert_encoder, tiny_graph, lora_config, tmp_path, capsys
+):
     from transformers import AutoModel
 
     from leading.run import run_seed
 
     bert_encoder.save_pretrained(tmp_path / "lm")
-    cfg = tiny_config(lm=str(tmp_path / "lm"), split="50/25/25", lora_r=2, pooling="mean")
-    out = run_seed(cfg, toy_graph(), 0, tmp_path / "seed_0", {})
+    cfg = lora_config(lm=tmp_path / "lm", split="50/25/25")
+    graph = tiny_graph(per_class=6)
+    out = run_seed(cfg, graph, 0, tmp_path / "seed_0", {})
     info = out["trainable_params"]
     assert info["lora_r"] == 2 and 0 < info["fraction"] < 0.2
     assert info["trainable"] == 2 * (4 * 2 * 64 + 2 * 2 * 69)  # 2 layers, r = 2: see above
@@ -364,7 +346,6 @@ def test_run_seed_with_lora_saves_adapter_and_merged_model(bert_encoder, tmp_pat
     assert type(merged).__name__ == "BertModel"
     enc = TextEncoder.from_pretrained(tmp_path / "seed_0" / "model", "mean", MAX_LEN, bf16=False)
     x = torch.load(tmp_path / "seed_0" / "embeddings.pt")
-    graph = toy_graph()
     torch.testing.assert_close(
         enc.encode_all(enc.tokenize(graph.texts), progress=False), x, atol=1e-5, rtol=1e-4
     )

@@ -1,4 +1,5 @@
-r"""Fixtures shared by the trainer tests: each test module builds its own tiny :obj:`graph`."""
+r"""Fixtures shared by the trainer tests: the tiny :obj:`graph` (a module may define its own),
+its splits, tiny random BERT encoders, and a crash right after a checkpoint."""
 
 import copy
 
@@ -7,6 +8,12 @@ import torch
 
 from leading.data.splits import per_class_split
 from leading.text.encoder import TextEncoder
+
+
+@pytest.fixture(scope="module")
+def graph(tiny_graph):
+    r"""The tiny labelled graph (``tiny.tiny_graph()``): 36 nodes, 3 classes."""
+    return tiny_graph()
 
 
 @pytest.fixture(scope="module")

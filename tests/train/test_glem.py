@@ -2,13 +2,14 @@ r"""GLEM (``--method glem``): the LM and a GNN teach each other with pseudo-labe
 with a tiny random BERT. The rule tested hardest: no validation or test label is ever learnt
 from; pseudo-labels are the teaching model's predictions on non-training nodes."""
 
+import functools
 import json
 import math
 from pathlib import Path
 
 import pytest
 import torch
-from test_methods import N, check_results, run_config, tiny_graph, write_dataset
+from test_methods import check_results
 from test_node import assert_same_state, scrambled
 
 from leading.config import Config
@@ -26,28 +27,20 @@ STANDARD_TRAIN_KEYS = {
 
 
 @pytest.fixture(scope="module")
-def graph():
-    return tiny_graph()
+def glem_config(tiny_config):
+    r"""``glem_config(**changes)``: the tiny configuration of method glem, one EM round."""
 
-
-
-
-def glem_config(**changes) -> Config:
-    values = dict(
-        method="glem", epochs=3, glem_lm_epochs=2, glem_rounds=1, glem_pseudo_ratio=0.5,
-        head_epochs=5, batch_size=4, hidden=16, progress=False, downstream=["gcn"], seeds=1,
-        bf16=False, max_length=16, pooling="mean", lr_lm=1e-3, lr_head_finetune=1e-2,
-        dropout=0.0, patience=10,
+    return functools.partial(
+        tiny_config, method="glem", epochs=3, glem_lm_epochs=2, glem_rounds=1,
+        glem_pseudo_ratio=0.5, lr_lm=1e-3, lr_head_finetune=1e-2, dropout=0.0, patience=10,
     )
-    values.update(changes)
-    return Config(**values)
 
 
 GNN = DownstreamConfig(epochs=30, patience=10, num_threads=1)
 
 
-def fit(graph, splits, encoder, cfg=None) -> dict:
-    trainer = GlemTrainer(graph, splits, encoder, cfg or glem_config(), seed=0, gnn_config=GNN)
+def fit(graph, splits, encoder, cfg: Config) -> dict:
+    trainer = GlemTrainer(graph, splits, encoder, cfg, seed=0, gnn_config=GNN)
     res = trainer.fit()
     return {
         "trainer": trainer,
@@ -59,7 +52,7 @@ def fit(graph, splits, encoder, cfg=None) -> dict:
 # ---------------------------------------------------------------------------------- settings
 
 
-def test_settings_and_given_pseudo_labels(graph, splits, make_encoder):
+def test_settings_and_given_pseudo_labels(graph, splits, make_encoder, glem_config):
     for bad, match in (
         (dict(glem_pseudo_ratio=1.5), "glem_pseudo_ratio"),
         (dict(glem_rounds=-1), "glem_rounds"),
@@ -96,12 +89,14 @@ def test_pseudo_label_takes_the_most_confident_non_training_nodes():
 # ------------------------------------------------------------------------------------ training
 
 
-def test_glem_trains_both_models_and_hands_over_pseudo_labels(graph, splits, make_encoder):
+def test_glem_trains_both_models_and_hands_over_pseudo_labels(
+    graph, splits, make_encoder, glem_config
+):
     enc = make_encoder()
     before = {k: v.clone() for k, v in enc.state_dict().items()}
-    run_ = fit(graph, splits, enc)
+    run_ = fit(graph, splits, enc, glem_config())
     trainer, res = run_["trainer"], run_["res"]
-    assert res.embeddings.shape == (N, 32)
+    assert res.embeddings.shape == (graph.num_nodes, 32)
     torch.testing.assert_close(res.embeddings, enc.encode_all(trainer.tokens, progress=False))
     assert any(not torch.equal(before[k], v) for k, v in enc.state_dict().items())
     # LM pre-training, GNN pre-training, then one EM round
@@ -121,7 +116,7 @@ def test_glem_trains_both_models_and_hands_over_pseudo_labels(graph, splits, mak
         assert not bool(torch.isin(ids, splits["train"]).any())
         assert torch.equal(labels, prob.argmax(-1)[ids])
         conf = prob.max(-1).values
-        outside = torch.ones(N, dtype=torch.bool)
+        outside = torch.ones(graph.num_nodes, dtype=torch.bool)
         outside[splits["train"]] = False
         outside[ids] = False
         assert float(conf[ids].min()) >= float(conf[outside].max())
@@ -136,12 +131,13 @@ def test_glem_trains_both_models_and_hands_over_pseudo_labels(graph, splits, mak
     assert STANDARD_TRAIN_KEYS <= set(res.stats)
     assert res.stats["lm_epochs_run"] == 5 and res.stats["lm_steps"] == 2
     assert res.stats["encodings_per_target_per_epoch"] == 1.0
-    assert res.stats["encodings_per_node_per_epoch"] == pytest.approx((3 * 12 + 2 * 24) / 5 / N)
+    n = graph.num_nodes
+    assert res.stats["encodings_per_node_per_epoch"] == pytest.approx((3 * 12 + 2 * 24) / 5 / n)
     assert set(res.e2e) == {"train_acc", "valid_acc", "test_acc"}
     assert res.e2e == {k: res.history[-1][k] for k in res.e2e}
 
 
-def test_no_pseudo_labels_and_no_rounds(graph, splits, make_encoder):
+def test_no_pseudo_labels_and_no_rounds(graph, splits, make_encoder, glem_config):
     run_ = fit(graph, splits, make_encoder(), glem_config(glem_rounds=0, epochs=1))
     assert [h["model"] for h in run_["res"].history] == ["lm", "gnn"]
     run_ = fit(graph, splits, make_encoder(), glem_config(glem_pseudo_ratio=0.0, epochs=1,
@@ -150,7 +146,7 @@ def test_no_pseudo_labels_and_no_rounds(graph, splits, make_encoder):
     assert run_["trainer"].lm_trainers[1].targets.numel() == 12
 
 
-def test_pre_training_is_the_supervised_baseline(graph, splits, make_encoder):
+def test_pre_training_is_the_supervised_baseline(graph, splits, make_encoder, glem_config):
     r"""Round 0 is supervised fine-tuning, then the downstream evaluation's GCN: with no EM
     round, GLEM's embeddings are the supervised baseline's and its GNN is the downstream GCN."""
     cfg = glem_config(glem_rounds=0, epochs=2)
@@ -183,12 +179,14 @@ def assert_same_glem(a: dict, b: dict, drop: tuple[str, ...]) -> None:
                 assert x[k] == pytest.approx(y[k], abs=0, nan_ok=True), (rows, x["step"], k)
 
 
-def test_no_validation_or_test_label_is_learnt_from(graph, splits, make_encoder, monkeypatch):
-    ref = fit(graph, splits, make_encoder())
+def test_no_validation_or_test_label_is_learnt_from(
+    graph, splits, make_encoder, glem_config, monkeypatch
+):
+    ref = fit(graph, splits, make_encoder(), glem_config())
 
     # 1. test labels replaced by other classes: the same run; only test accuracies change
     garbage_test = scrambled(graph, splits["test"])
-    other = fit(garbage_test, splits, make_encoder())
+    other = fit(garbage_test, splits, make_encoder(), glem_config())
     assert_same_glem(ref, other, drop=("test_acc", "time_s", "epoch_time_s"))
     assert any(x["test_acc"] != y["test_acc"]
                for x, y in zip(ref["res"].history, other["res"].history, strict=True))
@@ -196,7 +194,7 @@ def test_no_validation_or_test_label_is_learnt_from(graph, splits, make_encoder,
     # 2. every non-training label replaced (training labels kept), but evaluation (model
     # selection and reports) scores against the true labels: still the very same run, so
     # validation labels are read by evaluation only and pseudo-labels are predictions
-    train = torch.zeros(N, dtype=torch.bool)
+    train = torch.zeros(graph.num_nodes, dtype=torch.bool)
     train[splits["train"]] = True
     garbage = scrambled(graph, (~train).nonzero().view(-1))
     assert torch.equal(garbage.y[splits["train"]], graph.y[splits["train"]])
@@ -211,7 +209,7 @@ def test_no_validation_or_test_label_is_learnt_from(graph, splits, make_encoder,
 
     monkeypatch.setattr(LeadingTrainer, "evaluate", evaluate_with_true_labels)
     monkeypatch.setattr(GlemTrainer, "_eval_labels", lambda self, ids: graph.y[ids.cpu()])
-    other = fit(garbage, splits, make_encoder())
+    other = fit(garbage, splits, make_encoder(), glem_config())
     assert other["trainer"].graph.y is garbage.y
     assert_same_glem(ref, other, drop=("time_s", "epoch_time_s"))
     for _, ids, labels, _ in other["trainer"].pseudo:
@@ -222,9 +220,8 @@ def test_no_validation_or_test_label_is_learnt_from(graph, splits, make_encoder,
 # ----------------------------------------------------------------------------- leading run
 
 
-def test_run_glem(tmp_path, make_dir, graph, lm_dir):
-    dataset = write_dataset(make_dir, tmp_path / "tiny", graph)
-    cfg = run_config(dataset, lm_dir, tmp_path / "out", method="glem", glem_pseudo_ratio=0.25)
+def test_run_glem(tmp_path, run_config, graph):
+    cfg = run_config(method="glem", glem_pseudo_ratio=0.25)
     result = run(cfg)
     assert result == check_results(cfg)
     assert result["method_overrides"]["head"] == "mlp"
@@ -237,7 +234,8 @@ def test_run_glem(tmp_path, make_dir, graph, lm_dir):
     assert [h["model"] for h in seed0["glem"]] == ["lm", "gnn", "lm", "gnn"]
     assert seed0["glem"][2]["pseudo_labels"] == 6  # a quarter of 36 - 12
     assert seed0["e2e"]["test_acc"] == seed0["glem"][-1]["test_acc"]
-    assert torch.load(tmp_path / "out" / "seed_0" / "embeddings.pt").shape == (N, 32)
+    embeddings = torch.load(tmp_path / "out" / "seed_0" / "embeddings.pt")
+    assert embeddings.shape == (graph.num_nodes, 32)
     header = (tmp_path / "out" / "seed_0" / "metrics.csv").read_text().splitlines()[0]
     assert header.startswith("step,epoch,train_loss")
     assert Config.load(tmp_path / "out" / "config.yaml") == cfg

@@ -4,8 +4,8 @@ neighbor decoupling, 1 the GAS baseline, -1 the coupled (no decoupling) baseline
 
 import pytest
 import torch
-from test_methods import SPLIT, check_results, run_config, write_dataset
-from test_node import small_config, tiny_graph
+from test_methods import check_results
+from test_node import fill_memory, spy_encode
 
 from leading.config import Config
 from leading.errors import ConfigError
@@ -15,20 +15,20 @@ from leading.train.methods import method_overrides
 
 
 @pytest.fixture(scope="module")
-def graph():
-    return tiny_graph()
+def method_config(tiny_config):
+    r"""``method_config(method, **changes)``: the tiny configuration of :obj:`method` on sampled
+    subgraphs, with the method's overrides."""
 
+    def make(method: str, **changes) -> Config:
+        cfg = tiny_config(method=method, scope="subgraph", **changes)
+        return cfg.replace(**method_overrides(method))
 
-
-
-def method_config(method: str, **changes) -> Config:
-    cfg = small_config(method=method, scope="subgraph", **changes)
-    return cfg.replace(**method_overrides(method))
+    return make
 
 
 def test_grad_hops_needs_the_subgraph_scope():
     with pytest.raises(ConfigError, match="needs scope 'subgraph'"):
-        Config(grad_hops=1)
+        Config(grad_hops=1, scope="full")
     with pytest.raises(ConfigError, match="grad_hops must be >= -1"):
         Config(grad_hops=-2, scope="subgraph")
     for m in ("coupled", "gas"):
@@ -43,23 +43,18 @@ def test_grad_hops_needs_the_subgraph_scope():
 @pytest.mark.parametrize(
     "method, hops", [("leading", 0), ("gas", 1), ("coupled", -1), ("coupled", 2)]
 )
-def test_the_first_hops_are_encoded_with_gradient(graph, splits, make_encoder, method, hops):
+def test_the_first_hops_are_encoded_with_gradient(
+    graph, splits, make_encoder, method_config, method, hops
+):
     cfg = method_config(method, grad_hops=hops, fanouts=[3, 2], refresh_batch_size=0)
     enc = make_encoder()
     trainer = LeadingTrainer(graph, splits, enc, cfg, seed=0)
     n = graph.num_nodes
-    trainer.memory.write(
-        torch.arange(n), enc.encode_all(trainer.tokens, progress=False), with_grad=False
-    )
-    subgraphs, calls = [], []
-    sample, encode = trainer.sampler.sample, enc.encode
+    fill_memory(trainer)
+    subgraphs = []
+    sample = trainer.sampler.sample
     trainer.sampler.sample = lambda t: subgraphs.append(sample(t)) or subgraphs[-1]
-
-    def spy(tokens, node_ids):
-        calls.append((node_ids.clone(), torch.is_grad_enabled()))
-        return encode(tokens, node_ids)
-
-    enc.encode = spy
+    calls, encode = spy_encode(enc)
     targets = splits["train"][torch.tensor([5, 0, 9, 2])]
     before = trainer.memory.grad_encodings.clone()
     trainer.training_step(targets, with_lm=True)
@@ -81,7 +76,7 @@ def test_the_first_hops_are_encoded_with_gradient(graph, splits, make_encoder, m
 
 
 @pytest.mark.parametrize("method", ["coupled", "gas"])
-def test_coupled_and_gas_train(graph, splits, make_encoder, method):
+def test_coupled_and_gas_train(graph, splits, make_encoder, method_config, method):
     cfg = method_config(
         method, epochs=4, patience=10, lr_lm=1e-3, lr_head_finetune=1e-2, dropout=0.0
     )
@@ -98,7 +93,9 @@ def test_coupled_and_gas_train(graph, splits, make_encoder, method):
     assert res.stats["encodings_per_target_per_epoch"] > 1.5
 
 
-def test_coupled_encodes_more_than_gas_more_than_leading(graph, splits, make_encoder):
+def test_coupled_encodes_more_than_gas_more_than_leading(
+    graph, splits, make_encoder, method_config
+):
     per_target = {}
     for method in ("leading", "gas", "coupled"):
         cfg = method_config(method, epochs=1, refresh_batch_size=0, fanouts=[3, 2])
@@ -109,9 +106,8 @@ def test_coupled_encodes_more_than_gas_more_than_leading(graph, splits, make_enc
 
 
 @pytest.mark.parametrize("method", ["coupled", "gas"])
-def test_run_coupled_and_gas(graph, make_dir, lm_dir, tmp_path, method):
-    dataset = write_dataset(make_dir, tmp_path / "tiny", graph)
-    cfg = run_config(dataset, lm_dir, tmp_path / "out", method=method, split=SPLIT)
+def test_run_coupled_and_gas(run_config, method):
+    cfg = run_config(method=method)
     result = run(cfg)
     check_results(cfg)
     assert result["method_overrides"]["head"] == "sage"

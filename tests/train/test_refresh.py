@@ -73,12 +73,13 @@ def test_refresh_order_is_validated():
         Config(task="link", refresh_order="influence")
 
 
-def test_trainer_refreshes_by_influence_and_leaves_targets_to_pipeline_1(graph, make_encoder):
+def test_trainer_refreshes_by_influence_and_leaves_targets_to_pipeline_1(
+    graph, make_encoder, tiny_config
+):
     splits = {"train": torch.tensor([0, 1]), "valid": torch.tensor([2, 5]),
               "test": torch.tensor([3, 6])}
-    cfg = Config(refresh_order="influence", refresh_fraction=None, refresh_batch_size=2,
-                 pseudo_labels=0.0, epochs=2, head_epochs=2, batch_size=1, hidden=8,
-                 progress=False, bf16=False, max_length=16, downstream=["gcn"], patience=9)
+    cfg = tiny_config(refresh_order="influence", refresh_batch_size=2, epochs=2, head_epochs=2,
+                      batch_size=1, hidden=8, patience=9)
     trainer = LeadingTrainer(graph, splits, make_encoder(), cfg, seed=0)
     refreshed = []
     call = trainer.refresh.__call__

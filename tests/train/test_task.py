@@ -9,16 +9,10 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from test_node import small_config, tiny_graph
 from torch import Tensor, nn
 
 from leading.train.task import Task
 from leading.train.trainer import Trainer
-
-
-@pytest.fixture(scope="module")
-def graph():
-    return tiny_graph()
 
 
 class NodeRegression(Task):
@@ -69,12 +63,12 @@ class NodeRegression(Task):
         }
 
 
-def test_custom_task_runs_end_to_end(graph, splits, make_encoder, tmp_path):
+def test_custom_task_runs_end_to_end(graph, splits, make_encoder, tiny_config, tmp_path):
     enc = make_encoder()
     initial = {k: v.clone() for k, v in enc.state_dict().items()}
     tokens = enc.tokenize(graph.texts)
     task = NodeRegression(graph, splits)
-    cfg = small_config(epochs=2, head_epochs=3, refresh_batch_size=0, refit_head=True)
+    cfg = tiny_config(epochs=2, head_epochs=3, refresh_batch_size=0, refit_head=True)
     trainer = Trainer(task, enc, tokens, cfg, run_dir=tmp_path, seed=0)
     assert task.setup_calls == 1
     assert trainer.head.mlp.out_channels == 1  # sized by the task's out_channels
@@ -154,11 +148,11 @@ class ScriptedRegression(NodeRegression):
     ],
 )
 def test_selection_and_early_stopping_follow_the_task_metric(
-    graph, splits, make_encoder, scores, changes, best, epochs_run
+    graph, splits, make_encoder, tiny_config, scores, changes, best, epochs_run
 ):
     enc = make_encoder()
     task = ScriptedRegression(graph, splits, scores)
-    cfg = small_config(
+    cfg = tiny_config(
         epochs=3, head_epochs=1, refresh_batch_size=0, refit_head=False, prefill=False,
         **changes,
     )

@@ -4,7 +4,9 @@ metrics (:mod:`~leading.eval.metrics`) and the figures over seeds (:mod:`~leadin
 
 from leading.eval.downstream import (
     FEATURE_NORMS,
+    MODES,
     DownstreamConfig,
+    downstream_mode,
     evaluate_downstream,
     fit_downstream,
     normalize_features,
@@ -14,8 +16,10 @@ from leading.eval.link import (
     HEADLINE_METRIC,
     GNNLinkPredictor,
     LinkPredictorConfig,
+    check_link_size,
     evaluate_link,
     evaluate_link_downstream,
+    link_epoch_size,
     metric_names,
 )
 from leading.eval.metrics import accuracy, hits_at_k, link_ranks, mrr, roc_auc
@@ -27,13 +31,17 @@ __all__ = [
     "DownstreamConfig",
     "GNNLinkPredictor",
     "LinkPredictorConfig",
+    "MODES",
     "accuracy",
+    "check_link_size",
+    "downstream_mode",
     "evaluate_downstream",
     "evaluate_link",
     "evaluate_link_downstream",
     "fit_downstream",
     "format_table",
     "hits_at_k",
+    "link_epoch_size",
     "link_ranks",
     "metric_names",
     "mrr",

@@ -15,6 +15,24 @@ GNN name, a :class:`GNNLinkPredictor`:
   validation AUC (ties: the earlier one) is kept, and the test edges are scored once, with that
   epoch's weights.
 
+**Full batch only.** Unlike node classification (:mod:`leading.eval.downstream`, which switches
+to sampled mini-batches on large graphs), the link predictor has no mini-batch path: every
+epoch encodes the whole message-passing graph and scores every training pair and every
+validation pair (each positive, its fixed negative and its :math:`K` ranked negatives). Its
+work per epoch is therefore :func:`link_epoch_size` = nodes + message-passing edges + 2 x
+training positives + (2 + :math:`K`) x validation positives, and
+:func:`evaluate_link_downstream` refuses, with a :class:`~leading.errors.ConfigError` naming
+the size and the limit, a split whose size exceeds
+:attr:`LinkPredictorConfig.max_full_batch_size` (5,000,000; :obj:`None` lifts it), before any
+training. Measured with one thread on the 2-core CPU (GCN, random graphs of average degree 10,
+the ``low`` split, :math:`K = 100`): an epoch costs about 2 s per million of size (6 s at
+20,000 nodes, size 3.1M; 34 s at 100,000 nodes, size 15.5M), so the limit keeps the 100
+default epochs within about 15 minutes; Cora's splits have sizes 166,000 (``low``) and 47,000
+(``high``), PubMed's ``low`` about 1.4M. A 1M-node graph with 10M edges (size about 0.16
+billion with the ``low`` split) and ogbl-citation2's canonical split (over 0.1 billion) are
+refused; check a split up front with :func:`check_link_size`. On a GPU the limit can be
+raised.
+
 Metrics (:func:`evaluate_link`), on the split's fixed negatives:
 
 * ``auc``: ROC-AUC of the positives against one fixed negative pair each. This is the metric of
@@ -52,6 +70,8 @@ __all__ = [
     "GNNLinkPredictor",
     "evaluate_link",
     "evaluate_link_downstream",
+    "check_link_size",
+    "link_epoch_size",
     "metric_names",
     "HEADLINE_METRIC",
 ]
@@ -119,6 +139,10 @@ class LinkPredictorConfig:
         patience (int): Stop after this many epochs without a better validation AUC
             (:obj:`0`: never). (default: :obj:`0`)
         num_threads (int, optional): CPU threads during the call (restored afterwards).
+        max_full_batch_size (int, optional): The largest :func:`link_epoch_size` trained
+            (full batch, the only mode); a larger split raises
+            :class:`~leading.errors.ConfigError`. :obj:`None`: no limit.
+            (default: :obj:`5_000_000`)
     """
 
     epochs: int = 100
@@ -133,6 +157,7 @@ class LinkPredictorConfig:
     hits_k: Sequence[int] = (10,)
     patience: int = 0
     num_threads: int | None = None
+    max_full_batch_size: int | None = 5_000_000
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -152,6 +177,49 @@ class LinkPredictorConfig:
             )
         if self.num_threads is not None and self.num_threads < 1:
             raise ConfigError(f"link predictor: num_threads must be >= 1, got {self.num_threads}")
+        if self.max_full_batch_size is not None and self.max_full_batch_size < 0:
+            raise ConfigError(
+                f"link predictor: max_full_batch_size must be >= 0, got {self.max_full_batch_size}"
+            )
+
+
+def link_epoch_size(split: LinkSplit) -> dict[str, int]:
+    r"""The work of one full-batch epoch of the link predictor on :obj:`split`: ``size`` =
+    ``nodes`` + ``edges`` (message passing) + 2 x ``train`` (positives and as many negatives) +
+    (2 + ``negatives``) x ``valid`` (each validation positive, its fixed negative and its ranked
+    negatives), with the parts."""
+    parts = {
+        "nodes": int(split.num_nodes),
+        "edges": int(split.message_passing_edge_index().size(1)),
+        "train": int(split.train.size(1)),
+        "valid": int(split.valid.size(1)),
+        "negatives": int(split.valid_neg_targets.size(1)),
+    }
+    size = (parts["nodes"] + parts["edges"] + 2 * parts["train"]
+            + (2 + parts["negatives"]) * parts["valid"])
+    return {"size": size, **parts}
+
+
+def check_link_size(split: LinkSplit, config: LinkPredictorConfig | None = None) -> int:
+    r"""Returns :func:`link_epoch_size` of :obj:`split`, or raises
+    :class:`~leading.errors.ConfigError` naming it and the limit when it exceeds
+    :attr:`LinkPredictorConfig.max_full_batch_size` (the link predictor trains full batch only).
+    """
+    config = config or LinkPredictorConfig()
+    s = link_epoch_size(split)
+    limit = config.max_full_batch_size
+    if limit is not None and s["size"] > limit:
+        raise ConfigError(
+            f"link predictor: this split is too large for full-batch training, the only mode of "
+            f"the downstream link predictor: size {s['size']:,} = {s['nodes']:,} nodes + "
+            f"{s['edges']:,} message-passing edges + 2 x {s['train']:,} training edges + "
+            f"{2 + s['negatives']} x {s['valid']:,} validation edges (positive, fixed negative "
+            f"and {s['negatives']} ranked negatives each), above max_full_batch_size="
+            f"{limit:,} (about 2 s per million per epoch on a 2-core CPU). Use a smaller graph "
+            "or split, fewer evaluation negatives, or raise LinkPredictorConfig."
+            "max_full_batch_size (None: no limit)"
+        )
+    return s["size"]
 
 
 class GNNLinkPredictor(nn.Module):
@@ -219,6 +287,10 @@ def evaluate_link_downstream(
         seed (int): Seed of weight initialization and of the training negatives.
         config (LinkPredictorConfig, optional): Settings.
 
+    Raises:
+        ConfigError: If :func:`link_epoch_size` exceeds the config's
+            :attr:`~LinkPredictorConfig.max_full_batch_size` (see the module docstring).
+
     Returns:
         dict: Per GNN, ``valid`` and ``test`` metric dicts (:func:`evaluate_link`, at the
         selected epoch), ``best_epoch`` (1-based), ``epochs_run`` and ``time_s``.
@@ -230,6 +302,7 @@ def evaluate_link_downstream(
             f"link predictor: expected embeddings [{split.num_nodes}, d] (one row per node), "
             f"got {tuple(x.shape)}"
         )
+    check_link_size(split, config)  # full batch only: refuse what it cannot train
     x = normalize_features(x, config.feature_norm)
     edge_index = split.message_passing_edge_index().to(x.device)
     with torch_num_threads(config.num_threads):

@@ -186,7 +186,7 @@ class Trainer:
             grad_ids, grad_pos = (targets, pos) if num_grad == 0 else (
                 node_ids[:num_grad], torch.arange(num_grad, device=self.device)
             )
-            h_grad = self.encoder.encode(self.tokens, grad_ids)
+            h_grad = self.encoder.encode(self.tokens, grad_ids.cpu())
             self.memory.write(grad_ids, h_grad, with_grad=True)
             h = h.index_put((grad_pos,), h_grad)
         self.model.train()

@@ -14,18 +14,17 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from leading.data.datasets.download import Required, Source, dataset_dir, ensure_files, zip_fetcher
+from leading.data.datasets.download import Required, Source, dataset_dir, ensure_files
 from leading.data.datasets.ogb.raw import (
     SPLITS,
     build_graph,
     check_num_nodes,
-    paper_index,
     read_edges,
     read_index_column,
-    read_titleabs,
+    read_paper_texts,
+    zip_source,
 )
 from leading.data.datasets.registry import register
-from leading.data.datasets.text_files import fill_texts
 from leading.data.graph import TextAttributedGraph
 from leading.errors import DataError
 
@@ -126,11 +125,7 @@ def load_ogbl_citation2(
             abstract; by default such papers are an error.
     """
     folder = dataset_dir(root, ("ogbl_citation2", "citation-v2"))
-    src = Source(
-        CITATION2_URL,
-        zip_fetcher(folder.parent, "citation-v2", folder, "citation-v2.zip"),
-        f"unzip it in {folder.parent}; its folder citation-v2/ becomes {folder}/",
-    )
+    src = zip_source(folder, "citation-v2", CITATION2_URL)
     text_src = Source(note=f"provide {CITATION2_TEXT_HINT}, at {folder / 'titleabs.tsv'}")
     req = [
         Required((folder / "raw" / "edge.csv.gz",), src),
@@ -147,12 +142,10 @@ def load_ogbl_citation2(
         k: _edge_split(p, n, negatives=k != "train")
         for k, p in zip(SPLITS, (tr_p, va_p, te_p), strict=True)
     }
-    texts = read_titleabs(text_p, paper_index(paper_ids, map_p), n)
-    texts = fill_texts(texts, paper_ids.tolist(), "paper id", str(text_p), empty_text)
     return build_graph(
         "ogbl-citation2",
         folder,
-        texts=texts,
+        texts=read_paper_texts(text_p, paper_ids, map_p, empty_text),
         edge_index=edge_index,
         empty_text=empty_text,
         edge_splits=edge_splits,

@@ -8,33 +8,24 @@ mapped to node ids through OGB's ``mapping/`` tables.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import numpy as np
 import torch
-from torch import Tensor
 
-from leading.data.datasets.download import (
-    Required,
-    Source,
-    dataset_dir,
-    ensure_files,
-    file_fetcher,
-    zip_fetcher,
-)
+from leading.data.datasets.download import Required, Source, dataset_dir, ensure_files, file_fetcher
 from leading.data.datasets.ogb.raw import (
     SPLITS,
     build_graph,
     check_num_nodes,
     check_range,
-    paper_index,
     read_class_names,
     read_edges,
     read_index_column,
     read_labels,
+    read_paper_texts,
     read_split,
-    read_titleabs,
+    zip_source,
 )
 from leading.data.datasets.registry import register
 from leading.data.datasets.text_files import fill_texts, join_text, text_lines
@@ -49,7 +40,7 @@ PRODUCTS_URL = "https://snap.stanford.edu/ogb/data/nodeproppred/products.zip"
 PRODUCTS_TEXT_URL = "http://manikvarma.org/downloads/XC/XMLRepository.html"
 
 
-def _ogbn(
+def _load_ogbn(
     name: str,
     root: str | Path | None,
     download: bool,
@@ -59,13 +50,16 @@ def _ogbn(
     mapping: str,
     label_map: tuple[str, str],
     text: list[Required],
-) -> tuple[Path, list[Path], np.ndarray, list[str], dict[str, Tensor], Tensor]:
+    read_texts: Callable[[Path, list[Path], int], list[str]],
+    empty_text: str | None,
+) -> TextAttributedGraph:
+    r"""Loads an ``ogbn-*`` dataset from OGB's raw files under ``dataset_dir(root, dirs)``
+    (fetched from the zip at :obj:`url`): the labels, the class names (:obj:`label_map`: file
+    and header), OGB's split :obj:`split` and the edges; the node texts are
+    ``read_texts(mapping table, text files, number of nodes)``, the text files the first
+    existing of each of :obj:`text`."""
     folder = dataset_dir(root, dirs)
-    src = Source(
-        url,
-        zip_fetcher(folder.parent, dirs[1], folder, url.rsplit("/", 1)[-1]),
-        f"unzip it in {folder.parent}; its folder {dirs[1]}/ becomes {folder}/",
-    )
+    src = zip_source(folder, dirs[1], url)
     req = [
         Required((folder / "raw" / "edge.csv.gz",), src),
         Required((folder / "raw" / "node-label.csv.gz",), src),
@@ -82,7 +76,16 @@ def _ogbn(
     splits = {k: read_split(p, n) for k, p in zip(SPLITS, (tr_p, va_p, te_p), strict=True)}
     edge_index = read_edges(edge_p, n)
     check_num_nodes(folder, n)
-    return map_p, paths[7:], y, class_names, splits, edge_index
+    return build_graph(
+        name,
+        folder,
+        texts=read_texts(map_p, paths[7:], n),
+        edge_index=edge_index,
+        y=torch.from_numpy(y),
+        class_names=class_names,
+        splits=splits,
+        empty_text=empty_text,
+    )
 
 
 @register("ogbn-arxiv")
@@ -112,7 +115,12 @@ def load_ogbn_arxiv(
         (folder / "titleabs.tsv.gz", folder / "titleabs.tsv", folder / "raw" / "titleabs.tsv"),
         text_src,
     )
-    map_p, (text_p,), y, class_names, splits, edge_index = _ogbn(
+
+    def read_texts(map_p: Path, text_ps: list[Path], n: int) -> list[str]:
+        paper_ids = read_index_column(map_p, n, "node idx,paper id", "node idx")
+        return read_paper_texts(text_ps[0], paper_ids, map_p, empty_text)
+
+    return _load_ogbn(
         "ogbn-arxiv",
         root,
         download,
@@ -122,20 +130,8 @@ def load_ogbn_arxiv(
         "nodeidx2paperid.csv.gz",
         ("labelidx2arxivcategeory.csv.gz", "label idx,arxiv category"),
         [text_req],
-    )
-    n = len(y)
-    paper_ids = read_index_column(map_p, n, "node idx,paper id", "node idx")
-    texts = read_titleabs(text_p, paper_index(paper_ids, map_p), n)
-    texts = fill_texts(texts, paper_ids.tolist(), "paper id", str(text_p), empty_text)
-    return build_graph(
-        "ogbn-arxiv",
-        folder,
-        texts=texts,
-        edge_index=edge_index,
-        y=torch.from_numpy(y),
-        class_names=class_names,
-        splits=splits,
-        empty_text=empty_text,
+        read_texts,
+        empty_text,
     )
 
 
@@ -161,6 +157,18 @@ def _read_asins(path: Path, n: int) -> list[str]:
             f"{path}: expected {n} rows after the header (one per node), got {len(asins)}"
         )
     return asins
+
+
+def _asin_index(asins: list[str], path: Path) -> dict[str, int]:
+    r"""``ASIN -> node`` for the mapping table :obj:`path`; duplicate ASINs are an error."""
+    index: dict[str, int] = {}
+    for node, a in enumerate(asins):
+        if a in index:
+            raise DataError(
+                f"{path}, line {node + 2}: ASIN {a} is mapped to nodes {index[a]} and {node}"
+            )
+        index[a] = node
+    return index
 
 
 def read_amazon_json(
@@ -233,7 +241,13 @@ def load_ogbn_products(
         )
         for s in ("trn", "tst")
     ]
-    map_p, text_ps, y, class_names, splits, edge_index = _ogbn(
+
+    def read_texts(map_p: Path, text_ps: list[Path], n: int) -> list[str]:
+        asins = _read_asins(map_p, n)
+        texts = read_amazon_json(text_ps, _asin_index(asins, map_p), n)
+        return fill_texts(texts, asins, "ASIN", " and ".join(map(str, text_ps)), empty_text)
+
+    return _load_ogbn(
         "ogbn-products",
         root,
         download,
@@ -243,25 +257,6 @@ def load_ogbn_products(
         "nodeidx2asin.csv.gz",
         ("labelidx2productcategory.csv.gz", "label idx,product category"),
         text_req,
-    )
-    n = len(y)
-    asins = _read_asins(map_p, n)
-    index: dict[str, int] = {}
-    for node, a in enumerate(asins):
-        if a in index:
-            raise DataError(
-                f"{map_p}, line {node + 2}: ASIN {a} is mapped to nodes {index[a]} and {node}"
-            )
-        index[a] = node
-    texts = read_amazon_json(text_ps, index, n)
-    texts = fill_texts(texts, asins, "ASIN", " and ".join(map(str, text_ps)), empty_text)
-    return build_graph(
-        "ogbn-products",
-        folder,
-        texts=texts,
-        edge_index=edge_index,
-        y=torch.from_numpy(y),
-        class_names=class_names,
-        splits=splits,
-        empty_text=empty_text,
+        read_texts,
+        empty_text,
     )

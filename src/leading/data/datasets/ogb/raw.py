@@ -19,7 +19,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from leading.data.datasets.text_files import join_text, open_binary, read_bytes, text_lines
+from leading.data.datasets.download import Source, zip_fetcher
+from leading.data.datasets.text_files import (
+    fill_texts,
+    join_text,
+    open_binary,
+    read_bytes,
+    text_lines,
+)
 from leading.data.graph import TextAttributedGraph
 from leading.errors import DataError
 
@@ -263,6 +270,26 @@ def read_titleabs(path: str | Path, index: dict[int, int], num_nodes: int) -> li
             )
         texts[node] = join_text(title, abstract)
     return texts
+
+
+def read_paper_texts(
+    path: Path, paper_ids: np.ndarray, mapping: Path, empty_text: str | None
+) -> list[str]:
+    r"""The text of each node from a ``titleabs.tsv`` file (:func:`read_titleabs`), the nodes'
+    MAG paper ids :obj:`paper_ids` read from the mapping table :obj:`mapping`; a paper with no
+    text is an error, or gets :obj:`empty_text` (:func:`fill_texts`)."""
+    texts = read_titleabs(path, paper_index(paper_ids, mapping), len(paper_ids))
+    return fill_texts(texts, paper_ids.tolist(), "paper id", str(path), empty_text)
+
+
+def zip_source(folder: Path, inner: str, url: str) -> Source:
+    r"""The :class:`Source` of one of OGB's zip archives: :obj:`url`, downloaded to and unpacked
+    in ``folder.parent``, where the archive's folder :obj:`inner` becomes :obj:`folder`."""
+    return Source(
+        url,
+        zip_fetcher(folder.parent, inner, folder, url.rsplit("/", 1)[-1]),
+        f"unzip it in {folder.parent}; its folder {inner}/ becomes {folder}/",
+    )
 
 
 def build_graph(name: str, folder: Path, **kwargs) -> TextAttributedGraph:
