@@ -12,7 +12,8 @@ from leading.eval import (
     fit_downstream,
     normalize_features,
 )
-from leading.eval.minibatch import choose_mode, full_batch_size, hop_fanouts
+from leading.eval.downstream_config import choose_mode, full_batch_size
+from leading.eval.minibatch import hop_fanouts
 
 # mini-batch on any graph: the size rule's limit at 0; small batches so an epoch has several steps
 MB = DownstreamConfig(

@@ -88,11 +88,9 @@ Example::
 from __future__ import annotations
 
 import contextlib
-import itertools
 import math
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -100,17 +98,16 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from leading.errors import ConfigError
-from leading.eval.metrics import accuracy
-from leading.eval.minibatch import (
+from leading.eval.downstream_config import (
+    FEATURE_NORMS,
     MODES,
-    choose_mode,
-    fit_minibatch,
-    hop_fanouts,
-    predict_sampled,
-    sample_fixed,
+    DownstreamConfig,
+    downstream_mode,
 )
+from leading.eval.metrics import accuracy
+from leading.eval.minibatch import fit_downstream_minibatch
 from leading.graph.gnn import build_gnn
-from leading.graph.sampler import CSRGraph, NeighborSampler
+from leading.seeding import seeded
 
 __all__ = [
     "DownstreamConfig",
@@ -123,158 +120,11 @@ __all__ = [
     "torch_num_threads",
 ]
 
-FEATURE_NORMS = ("none", "standardize", "l2")
-_GRID_KEYS = ("lr", "hidden_channels", "dropout", "input_dropout", "weight_decay", "num_layers")
 # the graph is fixed during full-batch training, so its normalization can be cached
 _FIXED_GRAPH_KWARGS: dict[str, dict[str, Any]] = {
     "gcn": {"cached": True},
     "appnp": {"cached": True},
 }
-
-
-@dataclass
-class DownstreamConfig:
-    r"""Settings of :func:`evaluate_downstream`.
-
-    The six hyperparameters :obj:`lr`, :obj:`hidden_channels`, :obj:`dropout`,
-    :obj:`input_dropout`, :obj:`weight_decay` and :obj:`num_layers` each take one value or a
-    sequence of values; the grid is their Cartesian product (in that order) and is searched for
-    every GNN.
-
-    The defaults (two learning rates on :obj:`"l2"`-normalized embeddings) were chosen on Cora
-    (20 labels per class, 500 validation and 1000 test nodes) with frozen, mean-pooled
-    all-MiniLM-L6-v2 embeddings: :obj:`"l2"` had the best validation accuracy of the three
-    feature normalizations, and among grids that keep GCN + GAT to about ten seconds on a
-    2-core CPU the validation accuracies agreed within noise (a quarter of a point); adding
-    :obj:`hidden_channels=256` or input dropout 0.5 changed validation accuracy by less than
-    half a point at 1.5 to 4 times the cost.
-
-    Args:
-        epochs (int): Maximum number of training epochs. (default: :obj:`200`)
-        patience (int): Stop after this many epochs without a better validation result
-            (:obj:`0` disables early stopping). (default: :obj:`50`)
-        lr: Learning rate(s) of Adam. (default: :obj:`(1e-2, 5e-3)`)
-        hidden_channels: Hidden width(s); for GAT the total width over its heads.
-            (default: :obj:`64`)
-        dropout: Dropout probability(ies) of the hidden layers. (default: :obj:`0.5`)
-        input_dropout: Dropout probability(ies) on the input embeddings; :obj:`None` means
-            the same as :obj:`dropout`. Input dropout on a 1M-entry feature matrix costs about
-            as much as the rest of an epoch on CPU, for no gain in validation accuracy on Cora
-            with MiniLM embeddings. (default: :obj:`0.0`)
-        weight_decay: L2 penalty(ies) of Adam. (default: :obj:`5e-4`)
-        num_layers: Number(s) of layers. (default: :obj:`2`)
-        feature_norm (str): Preprocessing of the embeddings: ``"standardize"`` (zero mean and
-            unit variance per dimension, statistics over all nodes; no labels are used),
-            ``"l2"`` (unit-norm rows) or ``"none"``. (default: :obj:`"l2"`)
-        gnn_kwargs (dict): Extra model options per GNN name, e.g.
-            ``{"gat": {"heads": 8}, "appnp": {"K": 10}}``.
-        num_threads (int, optional): CPU threads for the duration of the call
-            (:func:`torch.set_num_threads`, restored afterwards); :obj:`None` keeps the current
-            setting. On a small machine that other processes also load, :obj:`1` avoids
-            oversubscription, which can slow full-batch training down by an order of magnitude.
-            (default: :obj:`None`)
-        mode (str): ``"auto"``, ``"full"`` or ``"minibatch"`` (see the module docstring):
-            auto trains full batch while nodes + stored edges are at most
-            :obj:`max_full_batch_size`, on sampled mini-batches above. (default: :obj:`"auto"`)
-        max_full_batch_size (int): The size limit of :obj:`"auto"` (nodes + stored edges);
-            :obj:`0` always picks mini-batch. (default: :obj:`200_000`)
-        fanouts (Sequence[int]): Mini-batch only, like the settings below: neighbours sampled
-            per hop for training, one per layer (the last repeated for deeper models; APPNP
-            samples every hop given, the MLP none); :obj:`-1` takes all neighbours.
-            (default: :obj:`(10, 10)`)
-        eval_fanouts (Sequence[int]): The same for sampled inference (validation and the
-            predictions). (default: :obj:`(20, 20)`)
-        batch_size (int): Training targets per step. (default: :obj:`1024`)
-        eval_batch_size (int): Nodes per inference batch. (default: :obj:`4096`)
-        minibatch_epochs (int, optional): Maximum number of epochs; :obj:`None` uses
-            :obj:`epochs`. (default: :obj:`30`)
-        minibatch_patience (int, optional): Early-stopping patience in epochs; :obj:`None`
-            uses :obj:`patience`. (default: :obj:`5`)
-        steps_per_epoch (int): Optimizer steps per epoch (between validations); they walk
-            through the training targets in a seeded random order, reshuffled every pass.
-            (default: :obj:`10`)
-        max_valid_nodes (int, optional): Selection uses a seeded random subset of this many
-            validation nodes when there are more; :obj:`None`: all. (default: :obj:`5_000`)
-    """
-
-    epochs: int = 200
-    patience: int = 50
-    lr: float | Sequence[float] = (1e-2, 5e-3)
-    hidden_channels: int | Sequence[int] = 64
-    dropout: float | Sequence[float] = 0.5
-    input_dropout: float | None | Sequence[float | None] = 0.0
-    weight_decay: float | Sequence[float] = 5e-4
-    num_layers: int | Sequence[int] = 2
-    feature_norm: str = "l2"
-    gnn_kwargs: dict[str, dict[str, Any]] = field(default_factory=dict)
-    num_threads: int | None = None
-    mode: str = "auto"
-    max_full_batch_size: int = 200_000
-    fanouts: Sequence[int] = (10, 10)
-    eval_fanouts: Sequence[int] = (20, 20)
-    batch_size: int = 1024
-    eval_batch_size: int = 4096
-    minibatch_epochs: int | None = 30
-    minibatch_patience: int | None = 5
-    steps_per_epoch: int = 10
-    max_valid_nodes: int | None = 5_000
-
-    def __post_init__(self) -> None:
-        if self.epochs < 1:
-            raise ConfigError(f"epochs must be positive, got {self.epochs}")
-        if self.patience < 0:
-            raise ConfigError(f"patience must be >= 0, got {self.patience}")
-        if self.mode not in MODES:
-            raise ConfigError(f"unknown mode {self.mode!r}; use one of {', '.join(MODES)}")
-        if self.max_full_batch_size < 0:
-            raise ConfigError(
-                f"max_full_batch_size must be >= 0, got {self.max_full_batch_size}"
-            )
-        for name in ("fanouts", "eval_fanouts"):
-            value = getattr(self, name)
-            if isinstance(value, (int, str)) or not isinstance(value, Sequence) or not value:
-                raise ConfigError(f"{name} must be a non-empty list of ints, got {value!r}")
-            if any(isinstance(k, bool) or int(k) != k or k < -1 for k in value):
-                raise ConfigError(f"{name}: every fanout must be an int >= 0 or -1, got {value}")
-        for name in ("batch_size", "eval_batch_size", "minibatch_epochs", "steps_per_epoch",
-                     "max_valid_nodes"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ConfigError(f"{name} must be positive, got {value}")
-        if self.minibatch_patience is not None and self.minibatch_patience < 0:
-            raise ConfigError(f"minibatch_patience must be >= 0, got {self.minibatch_patience}")
-        if self.feature_norm not in FEATURE_NORMS:
-            raise ConfigError(
-                f"unknown feature_norm {self.feature_norm!r}; use one of {', '.join(FEATURE_NORMS)}"
-            )
-        if self.num_threads is not None and self.num_threads < 1:
-            raise ConfigError(f"num_threads must be positive, got {self.num_threads}")
-        for key in _GRID_KEYS:
-            if not _as_values(getattr(self, key)):
-                raise ConfigError(f"{key}: the grid needs at least one value")
-
-    def grid(self) -> list[dict[str, Any]]:
-        r"""All hyperparameter combinations, in search order."""
-        values = [_as_values(getattr(self, key)) for key in _GRID_KEYS]
-        return [dict(zip(_GRID_KEYS, combo, strict=True)) for combo in itertools.product(*values)]
-
-    def mode_for(self, num_nodes: int, num_edges: int) -> str:
-        r"""``"full"`` or ``"minibatch"`` for a graph of this size (see :attr:`mode`)."""
-        return choose_mode(num_nodes, num_edges, self.mode, self.max_full_batch_size)
-
-
-def downstream_mode(
-    num_nodes: int, num_edges: int, config: DownstreamConfig | None = None
-) -> str:
-    r"""The training mode :func:`fit_downstream` uses on a graph of :obj:`num_nodes` nodes and
-    :obj:`num_edges` stored (directed) edges: ``"full"`` or ``"minibatch"``."""
-    return (config or DownstreamConfig()).mode_for(num_nodes, num_edges)
-
-
-def _as_values(v: Any) -> list[Any]:
-    if isinstance(v, str) or not isinstance(v, Sequence):
-        return [v]
-    return list(v)
 
 
 def normalize_features(x: Tensor, how: str = "standardize") -> Tensor:
@@ -424,7 +274,7 @@ def fit_downstream(
     key = str(gnn).lower()
     mode = config.mode_for(x.size(0), edge_index.size(1))
     if mode == "minibatch":
-        sampled = _fit_downstream_minibatch(
+        sampled = fit_downstream_minibatch(
             key, x, edge_index, num_classes, train_idx, y_train, valid_idx, y_valid, seed,
             config, predict_idx,
         )
@@ -433,8 +283,7 @@ def fit_downstream(
     best: dict[str, Any] | None = None
     grid = []
     for hp in config.grid():
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        with seeded(seed, x.device):
             model = build_gnn(
                 key, x.size(1), hp["hidden_channels"], num_classes,
                 num_layers=hp["num_layers"], dropout=hp["dropout"],
@@ -455,81 +304,6 @@ def fit_downstream(
     if predict_idx is not None:
         best["pred"], best["logits"] = best["pred"][predict_idx], best["logits"][predict_idx]
     return {**best, "grid": grid, "mode": mode}
-
-
-def _hops(key: str, num_layers: int, fanouts: Sequence[int]) -> list[int]:
-    r"""Fanouts of the sampled subgraphs of a model: one hop per layer of a message-passing GNN,
-    every given fanout for APPNP (its layers are an MLP's), none for the MLP."""
-    if key == "mlp":
-        return []
-    if key == "appnp":
-        return [int(k) for k in fanouts]
-    return hop_fanouts(fanouts, num_layers)
-
-
-def _fit_downstream_minibatch(
-    key: str,
-    x: Tensor,
-    edge_index: Tensor,
-    num_classes: int,
-    train_idx: Tensor,
-    y_train: Tensor,
-    valid_idx: Tensor,
-    y_valid: Tensor,
-    seed: int,
-    config: DownstreamConfig,
-    predict_idx: Tensor | None,
-) -> dict[str, Any]:
-    r""":func:`fit_downstream` on sampled mini-batches (:mod:`leading.eval.minibatch`)."""
-    graph = CSRGraph(edge_index, x.size(0))
-    kwargs = config.gnn_kwargs.get(key, {})  # no cached normalization: every batch differs
-    epochs = config.minibatch_epochs or config.epochs
-    patience = config.patience if config.minibatch_patience is None else config.minibatch_patience
-    if config.max_valid_nodes is not None and valid_idx.numel() > config.max_valid_nodes:
-        # selection on a fixed, seeded subset of the validation nodes (their labels only)
-        pick = torch.randperm(valid_idx.numel(), generator=torch.Generator().manual_seed(seed))
-        pick = pick[: config.max_valid_nodes].sort().values.to(valid_idx.device)
-        valid_idx, y_valid = valid_idx[pick], y_valid[pick]
-    eval_subgraphs: dict[tuple[int, ...], list] = {}  # validation subgraphs per fanouts
-    best: dict[str, Any] | None = None
-    best_model: torch.nn.Module | None = None
-    grid = []
-    for hp in config.grid():
-        hops = tuple(_hops(key, hp["num_layers"], config.eval_fanouts))
-        if hops not in eval_subgraphs:
-            sampler = NeighborSampler(graph, fanouts=hops, seed=seed)
-            eval_subgraphs[hops] = sample_fixed(sampler, valid_idx, config.eval_batch_size)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            model = build_gnn(
-                key, x.size(1), hp["hidden_channels"], num_classes,
-                num_layers=hp["num_layers"], dropout=hp["dropout"],
-                input_dropout=hp["input_dropout"], **kwargs,
-            ).to(x.device)
-            run = fit_minibatch(
-                model, x, graph, y_train, train_idx, y_valid, eval_subgraphs[hops], hp["lr"],
-                hp["weight_decay"], epochs, patience,
-                _hops(key, hp["num_layers"], config.fanouts), config.batch_size,
-                config.steps_per_epoch, seed,
-            )
-        grid.append(
-            {"hparams": hp, **{k: run[k] for k in ("valid_acc", "valid_loss", "best_epoch")}}
-        )
-        if best is None or (run["valid_acc"], -run["valid_loss"]) > (
-            best["valid_acc"], -best["valid_loss"]
-        ):
-            best, best_model = {**run, "hparams": hp}, model
-    assert best is not None and best_model is not None
-    del eval_subgraphs
-    nodes = torch.arange(x.size(0), device=x.device) if predict_idx is None else predict_idx
-    hops = _hops(key, best["hparams"]["num_layers"], config.eval_fanouts)
-    sampler = NeighborSampler(graph, fanouts=hops, seed=seed)
-    # targets must be distinct for the sampler: infer the unique ids, then map back
-    uniq, inverse = torch.unique(nodes, return_inverse=True)
-    logits = predict_sampled(
-        best_model, x, sampler=sampler, nodes=uniq, batch_size=config.eval_batch_size
-    )[inverse]
-    return {**best, "pred": logits.argmax(dim=-1), "logits": logits, "grid": grid}
 
 
 def evaluate_downstream(

@@ -1,5 +1,5 @@
-r"""Mini-batch (neighbour-sampling) training and inference of the downstream GNNs, and the rule
-that picks it over full-batch training (:func:`choose_mode`).
+r"""Mini-batch (neighbour-sampling) training and inference of the downstream GNNs; the rule that
+picks it over full-batch training is :func:`~leading.eval.downstream_config.choose_mode`.
 
 :func:`~leading.eval.downstream.fit_downstream` trains full batch while the graph is small and
 switches to this module's :func:`fit_minibatch` on large graphs; the protocol, the rule and the
@@ -34,40 +34,20 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from leading.errors import ConfigError
+from leading.eval.downstream_config import DownstreamConfig
 from leading.eval.metrics import accuracy
+from leading.graph.gnn import build_gnn
 from leading.graph.sampler import CSRGraph, NeighborSampler, SampledSubgraph
+from leading.seeding import seeded
 
 __all__ = [
-    "MODES",
-    "choose_mode",
-    "full_batch_size",
+    "fit_downstream_minibatch",
     "hop_fanouts",
+    "model_fanouts",
     "fit_minibatch",
     "predict_sampled",
     "sample_fixed",
 ]
-
-#: Values of :attr:`DownstreamConfig.mode <leading.eval.downstream.DownstreamConfig.mode>`.
-MODES = ("auto", "full", "minibatch")
-
-
-def full_batch_size(num_nodes: int, num_edges: int) -> int:
-    r"""The size of a graph for the full-batch rule: :obj:`num_nodes + num_edges` (stored,
-    directed edges). A full-batch epoch's time and memory are linear in both: per-node feature
-    transforms and per-edge messages (a GAT stores :math:`E \times` hidden messages and
-    :math:`E \times` heads attention scores per layer)."""
-    return int(num_nodes) + int(num_edges)
-
-
-def choose_mode(num_nodes: int, num_edges: int, mode: str, max_full_batch_size: int) -> str:
-    r"""``"full"`` or ``"minibatch"``: :obj:`mode` itself unless it is ``"auto"``, which means
-    full batch if :func:`full_batch_size` is at most :obj:`max_full_batch_size`."""
-    if mode not in MODES:
-        raise ConfigError(f"unknown downstream mode {mode!r}; use one of {', '.join(MODES)}")
-    if mode != "auto":
-        return mode
-    return "full" if full_batch_size(num_nodes, num_edges) <= max_full_batch_size else "minibatch"
-
 
 def hop_fanouts(fanouts: Sequence[int], hops: int) -> list[int]:
     r"""The first :obj:`hops` fanouts, the last one repeated if there are fewer."""
@@ -201,3 +181,77 @@ def fit_minibatch(
         "best_epoch": best_epoch,
         "epochs_run": epoch,
     }
+
+
+def model_fanouts(key: str, num_layers: int, fanouts: Sequence[int]) -> list[int]:
+    r"""Fanouts of the sampled subgraphs of a model: one hop per layer of a message-passing GNN,
+    every given fanout for APPNP (its layers are an MLP's), none for the MLP."""
+    if key == "mlp":
+        return []
+    if key == "appnp":
+        return [int(k) for k in fanouts]
+    return hop_fanouts(fanouts, num_layers)
+
+
+def fit_downstream_minibatch(
+    key: str,
+    x: Tensor,
+    edge_index: Tensor,
+    num_classes: int,
+    train_idx: Tensor,
+    y_train: Tensor,
+    valid_idx: Tensor,
+    y_valid: Tensor,
+    seed: int,
+    config: DownstreamConfig,
+    predict_idx: Tensor | None,
+) -> dict[str, Any]:
+    r""":func:`~leading.eval.downstream.fit_downstream` on sampled mini-batches (this module)."""
+    graph = CSRGraph(edge_index, x.size(0))
+    kwargs = config.gnn_kwargs.get(key, {})  # no cached normalization: every batch differs
+    epochs = config.minibatch_epochs or config.epochs
+    patience = config.patience if config.minibatch_patience is None else config.minibatch_patience
+    if config.max_valid_nodes is not None and valid_idx.numel() > config.max_valid_nodes:
+        # selection on a fixed, seeded subset of the validation nodes (their labels only)
+        pick = torch.randperm(valid_idx.numel(), generator=torch.Generator().manual_seed(seed))
+        pick = pick[: config.max_valid_nodes].sort().values.to(valid_idx.device)
+        valid_idx, y_valid = valid_idx[pick], y_valid[pick]
+    eval_subgraphs: dict[tuple[int, ...], list] = {}  # validation subgraphs per fanouts
+    best: dict[str, Any] | None = None
+    best_model: torch.nn.Module | None = None
+    grid = []
+    for hp in config.grid():
+        hops = tuple(model_fanouts(key, hp["num_layers"], config.eval_fanouts))
+        if hops not in eval_subgraphs:
+            sampler = NeighborSampler(graph, fanouts=hops, seed=seed)
+            eval_subgraphs[hops] = sample_fixed(sampler, valid_idx, config.eval_batch_size)
+        with seeded(seed, x.device):
+            model = build_gnn(
+                key, x.size(1), hp["hidden_channels"], num_classes,
+                num_layers=hp["num_layers"], dropout=hp["dropout"],
+                input_dropout=hp["input_dropout"], **kwargs,
+            ).to(x.device)
+            run = fit_minibatch(
+                model, x, graph, y_train, train_idx, y_valid, eval_subgraphs[hops], hp["lr"],
+                hp["weight_decay"], epochs, patience,
+                model_fanouts(key, hp["num_layers"], config.fanouts), config.batch_size,
+                config.steps_per_epoch, seed,
+            )
+        grid.append(
+            {"hparams": hp, **{k: run[k] for k in ("valid_acc", "valid_loss", "best_epoch")}}
+        )
+        if best is None or (run["valid_acc"], -run["valid_loss"]) > (
+            best["valid_acc"], -best["valid_loss"]
+        ):
+            best, best_model = {**run, "hparams": hp}, model
+    assert best is not None and best_model is not None
+    del eval_subgraphs
+    nodes = torch.arange(x.size(0), device=x.device) if predict_idx is None else predict_idx
+    hops = model_fanouts(key, best["hparams"]["num_layers"], config.eval_fanouts)
+    sampler = NeighborSampler(graph, fanouts=hops, seed=seed)
+    # targets must be distinct for the sampler: infer the unique ids, then map back
+    uniq, inverse = torch.unique(nodes, return_inverse=True)
+    logits = predict_sampled(
+        best_model, x, sampler=sampler, nodes=uniq, batch_size=config.eval_batch_size
+    )[inverse]
+    return {**best, "pred": logits.argmax(dim=-1), "logits": logits, "grid": grid}

@@ -11,7 +11,7 @@ Registries (the valid names of each choice, for configuration checks and the CLI
 
 from leading.graph.appnp import APPNPPropagation, appnp_iterate
 from leading.graph.gnn import GAT, GCN, GNNS, APPNPNet, GraphSAGE, build_gnn
-from leading.graph.head import HEAD_KINDS, EndToEndHead
+from leading.graph.head import HEAD_KINDS, EndToEndHead, build_head
 from leading.graph.history import PropagationHistory
 from leading.graph.implicit import BACKWARD_INITS, ImplicitPropagation
 from leading.graph.link_decoder import (
@@ -37,6 +37,7 @@ __all__ = [
     "DECODERS",
     # heads and propagation
     "EndToEndHead",
+    "build_head",
     "ImplicitPropagation",
     "APPNPPropagation",
     "PropagationHistory",

@@ -14,6 +14,8 @@ is the MLP alone, which ignores the graph (the supervised fine-tuning baseline).
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import Tensor, nn
 
 from leading.graph.appnp import APPNPPropagation
@@ -21,7 +23,7 @@ from leading.graph.gnn import build_gnn
 from leading.graph.implicit import ImplicitPropagation
 from leading.graph.mlp import MLPHead
 
-__all__ = ["EndToEndHead", "HEAD_KINDS"]
+__all__ = ["EndToEndHead", "HEAD_KINDS", "build_head"]
 
 HEAD_KINDS: tuple[str, ...] = ("implicit", "appnp", "gcn", "sage", "mlp")
 
@@ -104,3 +106,21 @@ class EndToEndHead(nn.Module):
         else:
             inner = str(self.mlp) if self.prop is None else f"{self.mlp}, {self.prop}"
         return f"{self.__class__.__name__}(kind={self.kind!r}, {inner})"
+
+
+def build_head(cfg: Any, num_nodes: int, in_channels: int, out_channels: int) -> EndToEndHead:
+    r"""The graph head that a :class:`~leading.config.Config` describes (``head``, ``hidden``,
+    ``dropout`` and the propagation group)."""
+    prop = {}
+    if cfg.head == "implicit":
+        prop = dict(
+            forward_warm_start=cfg.forward_warm_start,
+            backward_init=cfg.backward_init,
+            damping=cfg.damping,
+            eval_steps=cfg.eval_steps,
+            cached=cfg.scope == "full",
+        )
+    return EndToEndHead(
+        cfg.head, num_nodes, in_channels, cfg.hidden, out_channels, cfg.dropout, cfg.alpha,
+        cfg.prop_steps, **prop,
+    )
