@@ -64,6 +64,7 @@ from leading.eval.downstream import FEATURE_NORMS, normalize_features, torch_num
 from leading.eval.metrics import hits_at_k, mrr, roc_auc
 from leading.graph.gnn import build_gnn
 from leading.graph.link_decoder import DECODERS, LinkDecoder, build_link_decoder
+from leading.seeding import seeded
 
 __all__ = [
     "LinkPredictorConfig",
@@ -318,8 +319,7 @@ def _fit_one(
     exclude = EdgeSet(edge_index, split.num_nodes)  # training negatives avoid training edges
     gen = torch.Generator().manual_seed(int(seed))
     kwargs = {"cached": True} if gnn.lower() == "gcn" else {}  # the graph never changes
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed, x.device):
         model = GNNLinkPredictor(
             gnn, x.size(1), config.hidden_channels, config.out_channels, config.num_layers,
             config.dropout, config.decoder, **kwargs,
