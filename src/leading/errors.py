@@ -15,3 +15,7 @@ class ModelError(LeadingError, ValueError):
 
 class ConfigError(LeadingError, ValueError):
     """A configuration key or value is invalid."""
+
+
+class NumericalError(LeadingError, FloatingPointError):
+    """Training produced a non-finite loss or gradient."""

@@ -46,6 +46,7 @@ __all__ = ["classify_exception", "main", "run_spec"]
 #: Fields of :attr:`~leading.train.trainer.TrainResult.stats` copied into the row.
 TRAIN_FIELDS = (
     "epoch_time_s",
+    "step_time_s",
     "encodings_per_target_per_epoch",
     "encodings_per_node_per_epoch",
     "refresh_batch_size",

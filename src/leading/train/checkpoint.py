@@ -1,7 +1,10 @@
 r"""What a training run leaves on disk: its checkpoint and its per-epoch metrics.
 
 A checkpoint is written atomically (a temporary file, then a rename), so that a run killed while
-saving never leaves a half-written one behind; :func:`load_checkpoint` reads it back.
+saving never leaves a half-written one behind; :func:`load_checkpoint` reads it back and names
+the file when it cannot. Each checkpoint carries a :func:`fingerprint` of the run (the settings
+that shape the state, the seed, the graph's size); :func:`check_fingerprint` refuses to resume
+a run with another one, and lists the other settings that changed.
 """
 
 from __future__ import annotations
@@ -11,7 +14,26 @@ from typing import Any
 
 import torch
 
-__all__ = ["load_checkpoint", "save_checkpoint", "write_metrics"]
+from leading.errors import ConfigError, DataError
+
+__all__ = [
+    "STATE_SETTINGS",
+    "check_fingerprint",
+    "fingerprint",
+    "load_checkpoint",
+    "save_checkpoint",
+    "write_metrics",
+]
+
+#: Settings a checkpoint's state depends on (its tensors' shapes, its data, its schedule): a run
+#: resumes only from a checkpoint written with the same values. Other settings (learning rates,
+#: patience, evaluation, runtime) may change between a run and its resume.
+STATE_SETTINGS = (
+    "dataset", "split", "task", "link_split", "method", "lm", "pooling", "max_length", "lora_r",
+    "lora_target_modules", "head", "hidden", "link_dim", "link_decoder", "fanouts", "scope",
+    "grad_hops", "batch_size", "grad_accum", "targets_per_epoch", "pseudo_labels",
+    "memory_dtype", "refresh_order",
+)
 
 
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
@@ -28,11 +50,55 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any] | None:
-    r"""The state saved at :obj:`path`, or :obj:`None` when there is none."""
+    r"""The state saved at :obj:`path`, or :obj:`None` when there is none.
+
+    Raises:
+        DataError: when the file exists but cannot be read (truncated, corrupt, not a
+            checkpoint).
+    """
     path = Path(path)
     if not path.exists():
         return None
-    return torch.load(path, weights_only=False)
+    try:
+        state = torch.load(path, weights_only=False, map_location="cpu")
+    except Exception as e:  # torch raises several types for a damaged file
+        raise DataError(
+            f"{path}: cannot read this checkpoint ({type(e).__name__}: {e}); it is truncated "
+            "or corrupt. Delete it to restart this seed from its beginning (finished seeds are "
+            "kept), or run without --resume"
+        ) from None
+    if not isinstance(state, dict):
+        raise DataError(f"{path}: not a leading checkpoint (found {type(state).__name__})")
+    return state
+
+
+def fingerprint(config: Any, seed: int, num_nodes: int, num_edges: int) -> dict[str, Any]:
+    r"""What a checkpoint must agree on to be resumed: the :data:`STATE_SETTINGS`, the seed and
+    the graph's size, plus every other setting (for the list of changes)."""
+    values = config.to_dict() if hasattr(config, "to_dict") else dict(vars(config))
+    return {"settings": values, "seed": seed, "num_nodes": num_nodes, "num_edges": num_edges}
+
+
+def check_fingerprint(saved: dict[str, Any] | None, current: dict[str, Any],
+                      path: str | Path) -> list[str]:
+    r"""Raises :class:`~leading.errors.ConfigError` when the checkpoint at :obj:`path` (with
+    fingerprint :obj:`saved`) belongs to another run than :obj:`current`; returns the other
+    settings that changed, as ``"key: old -> new"``. A checkpoint without a fingerprint (older
+    versions) is accepted."""
+    if saved is None:
+        return []
+    where = f"{path}: this checkpoint was written by another run"
+    fix = ("; rerun with the checkpoint's settings, or without --resume, or with another --out")
+    for key, what in (("num_nodes", "nodes"), ("num_edges", "edges"), ("seed", "seed")):
+        if saved.get(key) != current[key]:
+            raise ConfigError(f"{where} ({what} {saved.get(key)}, now {current[key]}){fix}")
+    old, new = saved.get("settings", {}), current["settings"]
+    differ = [k for k in STATE_SETTINGS if k in old and k in new and old[k] != new[k]]
+    if differ:
+        diffs = ", ".join(f"{k} {old[k]!r}, now {new[k]!r}" for k in differ)
+        raise ConfigError(f"{where} ({diffs}){fix}")
+    return [f"{k}: {old[k]!r} -> {new[k]!r}" for k in new
+            if k in old and old[k] != new[k] and k not in ("resume",)]
 
 
 def write_metrics(rows: list[dict[str, Any]], path: str | Path) -> None:

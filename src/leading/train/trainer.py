@@ -26,6 +26,7 @@ between node classification and link prediction.
 from __future__ import annotations
 
 import copy
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -35,11 +36,18 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from leading.graph.head import EndToEndHead
+from leading.errors import NumericalError
+from leading.graph.head import build_head
 from leading.graph.sampler import NeighborSampler
 from leading.text.encoder import TextEncoder
 from leading.text.tokens import TokenizedTexts
-from leading.train.checkpoint import load_checkpoint, save_checkpoint, write_metrics
+from leading.train.checkpoint import (
+    check_fingerprint,
+    fingerprint,
+    load_checkpoint,
+    save_checkpoint,
+    write_metrics,
+)
 from leading.train.memory import EmbeddingMemory, memory_dtype
 from leading.train.optim import build_optimizer
 from leading.train.refresh import MemoryRefresh
@@ -47,25 +55,7 @@ from leading.train.result import TrainResult, peak_rss_mb
 from leading.train.scale import resolve_scale
 from leading.train.task import Task
 
-__all__ = ["Trainer", "build_head"]
-
-
-def build_head(cfg: Any, num_nodes: int, in_channels: int, out_channels: int) -> EndToEndHead:
-    r"""The graph head that a :class:`~leading.config.Config` describes (``head``, ``hidden``,
-    ``dropout`` and the propagation group)."""
-    prop = {}
-    if cfg.head == "implicit":
-        prop = dict(
-            forward_warm_start=cfg.forward_warm_start,
-            backward_init=cfg.backward_init,
-            damping=cfg.damping,
-            eval_steps=cfg.eval_steps,
-            cached=cfg.scope == "full",
-        )
-    return EndToEndHead(
-        cfg.head, num_nodes, in_channels, cfg.hidden, out_channels, cfg.dropout, cfg.alpha,
-        cfg.prop_steps, **prop,
-    )
+__all__ = ["Trainer"]
 
 
 class Trainer:
@@ -136,6 +126,7 @@ class Trainer:
         self.epoch = 0
         self.best: dict | None = None
         self.epoch_times: list[float] = []
+        self.step_times: list[float] = []
         self.epoch_encodings: list[int] = []
         self.epoch_grad_encodings: list[int] = []
         task.setup(self)
@@ -191,6 +182,7 @@ class Trainer:
             h = h.index_put((grad_pos,), h_grad)
         self.model.train()
         loss = self.task.loss(self.head(h, edge_index, node_ids)[pos], info, self.model)
+        self.check_finite("loss", loss, with_lm)
         (loss / self.cfg.grad_accum).backward()
         if with_lm:  # the staleness clock counts LM training steps only
             self.memory.tick()
@@ -199,13 +191,34 @@ class Trainer:
     def optimizer_step(self, with_lm: bool) -> None:
         r"""Clips, steps and zeroes the gradients; advances the LM's schedule with
         :obj:`with_lm`."""
-        if self.cfg.grad_clip > 0:
-            params = [p for g in self.optimizer.param_groups for p in g["params"]]
-            torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip)
+        params = [p for g in self.optimizer.param_groups for p in g["params"]]
+        # the norm is also the check for non-finite gradients (no clipping with grad_clip 0)
+        norm = torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip or float("inf"))
+        self.check_finite("gradient norm", norm, with_lm)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         if with_lm:
             self.scheduler.step()
+
+    def check_finite(self, what: str, value: Tensor, with_lm: bool) -> None:
+        r"""Stops the run with :class:`~leading.errors.NumericalError` on a non-finite
+        :obj:`value`, naming the step and the likely causes; the last checkpoint (the end of
+        the previous epoch) is left as it is."""
+        if bool(torch.isfinite(value).all()):
+            return
+        stage = f"LM epoch {self.epoch}" if with_lm else "head warm-up"
+        lrs = (f"--lr-lm {self.cfg.lr_lm:g}, --lr-head-finetune {self.cfg.lr_head_finetune:g}"
+               if with_lm else f"--lr-head {self.cfg.lr_head:g}")
+        kept = ""
+        if self.run_dir is not None and (self.run_dir / "checkpoint.pt").exists():
+            kept = (f" The last good checkpoint, {self.run_dir / 'checkpoint.pt'}, is kept: "
+                    "change the setting and rerun with --resume.")
+        raise NumericalError(
+            f"seed {self.seed}, {stage}, LM step {len(self.step_times) + 1 if with_lm else '-'}: "
+            f"the {what} is {float(value.detach().float().max())}. Likely causes: a learning "
+            f"rate too high ({lrs}) or an overflow in reduced precision (LM precision "
+            f"{self.encoder.precision}; try --precision fp32).{kept}"
+        )
 
     # ---------------------------------------------------------- evaluation
     @torch.no_grad()
@@ -276,9 +289,11 @@ class Trainer:
         batches = self.task.epoch_batches(self.gen, self.cfg.batch_size)
         losses = []
         for i, batch in enumerate(batches):
+            t0 = time.perf_counter()
             losses.append(self.training_step(batch, with_lm=True))
             if (i + 1) % self.cfg.grad_accum == 0 or i + 1 == len(batches):
                 self.optimizer_step(with_lm=True)
+            self.step_times.append(time.perf_counter() - t0)
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{losses[-1]:.3f}")
@@ -378,6 +393,9 @@ class Trainer:
         grad = sum(self.epoch_grad_encodings) / epochs
         stats = {
             "epoch_time_s": sum(self.epoch_times) / epochs,
+            # the median step (sampling, encoding, head, backward, optimiser, pipeline 2); the
+            # epoch time also holds the epoch's set-up (pseudo-labels, target draw)
+            "step_time_s": statistics.median(self.step_times) if self.step_times else None,
             "peak_rss_mb": peak_rss_mb(),
             **self.task.stats(enc, grad),
             "encodings_per_node_per_epoch": enc / self.task.num_nodes,
@@ -393,7 +411,7 @@ class Trainer:
     # --------------------------------------------------------- persistence
     #: Plain values of the training state; the objects with their own state are in
     #: :meth:`_stateful`.
-    _PLAIN_STATE = ("epoch", "history", "best", "epoch_times", "epoch_encodings",
+    _PLAIN_STATE = ("epoch", "history", "best", "epoch_times", "step_times", "epoch_encodings",
                     "epoch_grad_encodings")
 
     def _stateful(self) -> dict[str, Any]:
@@ -412,11 +430,17 @@ class Trainer:
             "torch_rng": torch.get_rng_state(),
             # dropout on a GPU draws from its own generators
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+            "fingerprint": self.fingerprint(),
         }
+
+    def fingerprint(self) -> dict[str, Any]:
+        r"""The run a checkpoint belongs to (:func:`~leading.train.checkpoint.fingerprint`)."""
+        return fingerprint(self.cfg, self.seed, self.task.num_nodes,
+                           int(self.task.edge_index.size(1)))
 
     def load_state_dict(self, state: dict) -> None:
         for k in self._PLAIN_STATE:
-            setattr(self, k, state[k])
+            setattr(self, k, state[k] if k != "step_times" else state.get(k, []))
         for k, obj in self._stateful().items():
             obj.load_state_dict(state[k])
         self.sampler.generator.set_state(state["sampler_rng"])
@@ -433,10 +457,18 @@ class Trainer:
 
     def load_checkpoint(self) -> bool:
         r"""Restores ``run_dir/checkpoint.pt`` if there is one; returns whether it did."""
-        state = None if self.run_dir is None else load_checkpoint(self.run_dir / "checkpoint.pt")
-        if state is not None:
-            self.load_state_dict(state)
-        return state is not None
+        if self.run_dir is None:
+            return False
+        path = self.run_dir / "checkpoint.pt"
+        state = load_checkpoint(path)
+        if state is None:
+            return False
+        changed = check_fingerprint(state.get("fingerprint"), self.fingerprint(), path)
+        if changed:
+            print(f"leading: resuming {path} with changed settings: {'; '.join(changed)}",
+                  file=sys.stderr)
+        self.load_state_dict(state)
+        return True
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}(task={self.task.name!r}, nodes={self.task.num_nodes}, "
