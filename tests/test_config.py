@@ -1,5 +1,6 @@
 import argparse
 import dataclasses
+import typing
 
 import pytest
 import yaml
@@ -13,6 +14,8 @@ from leading.config import (
     SCOPES,
     TASKS,
     Config,
+    base_type,
+    range_text,
 )
 from leading.errors import ConfigError
 from leading.graph import BACKWARD_INITS, DECODERS, GNNS, HEAD_KINDS
@@ -154,7 +157,36 @@ def test_save_load_round_trip(tmp_path):
         ({"max_length": 0}, "max_length must be >= 1"),
         ({"alpha": 0.0}, r"alpha must be in \(0, 1\]"),
         ({"alpha": 1.5}, r"alpha must be in \(0, 1\]"),
-        ({"refresh_fraction": -0.1}, "refresh_fraction must be >= 0"),
+        ({"refresh_fraction": -0.1}, r"refresh_fraction must be in \[0, 1\]"),
+        ({"refresh_fraction": 1.5}, r"refresh_fraction must be in \[0, 1\]"),
+        ({"lr_lm": -1}, "lr_lm must be > 0, got -1"),
+        ({"lr_lm": 0}, "lr_lm must be > 0"),
+        ({"lr_lm": float("nan")}, "lr_lm must be > 0, got nan"),
+        ({"lr_head": float("inf")}, "lr_head must be > 0, got inf"),
+        ({"lr_head_finetune": -1e-3}, "lr_head_finetune must be > 0"),
+        ({"weight_decay": -0.1}, "weight_decay must be >= 0"),
+        ({"head_weight_decay": -1}, "head_weight_decay must be >= 0"),
+        ({"warmup_ratio": 1.5}, r"warmup_ratio must be in \[0, 1\]"),
+        ({"grad_clip": -1}, "grad_clip must be >= 0"),
+        ({"pseudo_labels": 1.5}, r"pseudo_labels must be in \[0, 1\]"),
+        ({"pseudo_labels": -0.5}, r"pseudo_labels must be in \[0, 1\]"),
+        ({"patience": 0}, "patience must be >= 1"),
+        ({"head_epochs": -1}, "head_epochs must be >= 0"),
+        ({"dropout": 1.0}, r"dropout must be in \[0, 1\)"),
+        ({"fanouts": [10, -2]}, r"fanouts: every value must be >= -1, got -2 in \[10, -2\]"),
+        ({"refresh_batch_size": -1}, "refresh_batch_size must be >= 0"),
+        ({"damping": 2.0}, r"damping must be in \[0, 1\]"),
+        ({"prop_steps": 0}, "prop_steps must be >= 1"),
+        ({"eval_steps": 0}, "eval_steps must be >= 1"),
+        ({"encode_batch_size": 0}, "encode_batch_size must be >= 1"),
+        ({"threads": 0}, "threads must be >= 1"),
+        ({"seed": -1}, "seed must be >= 0"),
+        ({"lora_alpha": 0.0}, "lora_alpha must be > 0"),
+        ({"lora_r": -1}, "lora_r must be >= 0"),
+        ({"hits_k": [10, 0]}, "hits_k: every value must be >= 1"),
+        ({"hits_k": []}, "hits_k must be one or more integers"),
+        ({"targets_per_epoch": -5}, "targets_per_epoch must be >= 0"),
+        ({"full_graph_nodes": -1}, "full_graph_nodes must be >= 0"),
         ({"max_length": "256"}, "max_length must be int, got '256'"),
         ({"max_length": 12.5}, "max_length must be int"),
         ({"epochs": True}, "epochs must be int"),
@@ -173,6 +205,24 @@ def test_invalid_values(changes, match):
         Config().replace(**changes)
     with pytest.raises(ConfigError, match=match):
         Config.from_dict(changes)
+
+
+def test_every_number_has_a_range():
+    hints = typing.get_type_hints(Config)
+    for f in dataclasses.fields(Config):
+        tp, _ = base_type(hints[f.name])
+        tp = typing.get_args(tp)[0] if typing.get_origin(tp) is list else tp
+        if tp in (int, float):
+            assert range_text(f.metadata), f"{f.name} has no range"
+
+
+def test_run_rejects_an_impossible_setting_before_any_work(tmp_path, capsys):
+    from leading.cli import main
+
+    assert main(["run", "--lr-lm", "-1", "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "leading: error: lr_lm must be > 0, got -1" in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()
 
 
 def test_invalid_yaml_value_is_a_config_error(tmp_path):
@@ -297,5 +347,6 @@ def test_help_text_shows_the_values_as_typed():
     assert describe("fanouts").endswith("(default: 10 5)")
     assert describe("lm_dropout").endswith("(default: false)")
     assert describe("pooling").endswith("Choices: cls, mean, last. (default: none)")
-    assert describe("batch_size").endswith("At least 1. (default: 32)")
+    assert describe("batch_size").endswith("Must be >= 1. (default: 32)")
+    assert describe("dropout").endswith("Must be in [0, 1). (default: 0.5)")
     assert "(default" not in describe("lm", default=False)

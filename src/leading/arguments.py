@@ -9,7 +9,7 @@ import dataclasses
 import typing
 from typing import Any
 
-from leading.config import GROUPS, PRESETS, Config, base_type, canonical, preset
+from leading.config import GROUPS, PRESETS, Config, base_type, canonical, preset, range_text
 
 __all__ = ["add_config_arguments", "config_from_args", "describe", "parse_bool"]
 
@@ -29,8 +29,8 @@ def describe(name: str, default: bool = True) -> str:
     text = f.metadata["help"]
     if "choices" in f.metadata:
         text += " Choices: " + ", ".join(f.metadata["choices"]) + "."
-    if "min" in f.metadata:
-        text += f" At least {f.metadata['min']}."
+    if (bounds := range_text(f.metadata)) is not None:
+        text += f" Must be {bounds}."
     if default:  # as it is typed on the command line
         value = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         value = " ".join(map(str, value)) if isinstance(value, list) else value

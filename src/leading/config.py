@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -49,14 +50,16 @@ GROUPS: dict[str, str] = {
 
 
 def setting(default: Any, help: str, *, group: str, choices: typing.Iterable | None = None,
-            min: int | None = None):
+            min: float | None = None, max: float | None = None, gt: float | None = None,
+            lt: float | None = None):
     r"""A :class:`Config` field with its help text, group and, when it has them, its choices
-    and its smallest value."""
+    and its range: ``min`` / ``max`` inclusive, ``gt`` / ``lt`` exclusive bounds."""
     meta: dict[str, Any] = {"help": help, "group": group}
     if choices is not None:
         meta["choices"] = tuple(choices)
-    if min is not None:
-        meta["min"] = min
+    for key, bound in (("min", min), ("max", max), ("gt", gt), ("lt", lt)):
+        if bound is not None:
+            meta[key] = bound
     if isinstance(default, list):
         return field(default_factory=partial(list, default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -79,7 +82,7 @@ class Config:
     split: str = _data("per_class", "Node split: per_class (20 per class, 500 valid, 1000 test), "
                        "per_class:K:V:T, percentages such as 60/20/20, or canonical.")
     seeds: int = _data(3, "Number of seeds; seed s uses its own split and fine-tuning.", min=1)
-    seed: int = _data(0, "First seed.")
+    seed: int = _data(0, "First seed.", min=0)
     task: str = _data("node", "The task: node classification, or link prediction (methods "
                       "leading, pretrained, shallow, supervised).", choices=TASKS)
     link_split: str = _data("auto", "Edge split of --task link: auto (canonical if the dataset "
@@ -96,8 +99,8 @@ class Config:
                          choices=PRECISIONS)
     lm_dropout: bool = _lm(False, "Keep the LM's dropout on while fine-tuning (pipeline 1).")
     lora_r: int = _lm(0, "LoRA rank; 0 is full fine-tuning (see leading.text.lora).", min=0)
-    lora_alpha: float = _lm(16.0, "LoRA scaling numerator (updates scaled by alpha / r).")
-    lora_dropout: float = _lm(0.0, "Dropout on the LoRA adapters' inputs, in [0, 1).", min=0)
+    lora_alpha: float = _lm(16.0, "LoRA scaling numerator (updates scaled by alpha / r).", gt=0)
+    lora_dropout: float = _lm(0.0, "Dropout on the LoRA adapters' inputs, in [0, 1).", min=0, lt=1)
     lora_target_modules: list[str] | None = _lm(None, "Modules given LoRA adapters (none: "
                                                 "resolved per architecture).")
     shallow_kind: str = _lm("tfidf", "Features of --method shallow: TF-IDF, or bow (binary word "
@@ -108,33 +111,35 @@ class Config:
                                 "LEADING on node classification, every node a pseudo-labelled "
                                 "target, 2 otherwise; read it through Config.lm_epochs).", min=0)
     head_epochs: int = _train(100, "Epochs training the head on the frozen memory before LM "
-                              "updates (the head warm-up).")
+                              "updates (the head warm-up).", min=0)
     batch_size: int = _train(32, "Pipeline 1: target nodes encoded with gradient per step.", min=1)
-    lr_lm: float = _train(2e-5, "Learning rate of the LM.")
-    lr_head: float = _train(1e-2, "Learning rate of the head during its warm-up (LM frozen).")
+    lr_lm: float = _train(2e-5, "Learning rate of the LM.", gt=0)
+    lr_head: float = _train(1e-2, "Learning rate of the head during its warm-up (LM frozen).", gt=0)
     lr_head_finetune: float = _train(1e-3, "Learning rate of the head while the LM is "
-                                     "fine-tuned.")
-    weight_decay: float = _train(0.0, "Weight decay of the LM.")
-    head_weight_decay: float = _train(5e-4, "Weight decay of the head.")
+                                     "fine-tuned.", gt=0)
+    weight_decay: float = _train(0.0, "Weight decay of the LM.", min=0)
+    head_weight_decay: float = _train(5e-4, "Weight decay of the head.", min=0)
     warmup_ratio: float = _train(0.1, "Share of the LM steps with a linearly rising learning "
-                                 "rate.")
-    grad_clip: float = _train(1.0, "Gradient norm clipping (0: off).")
+                                 "rate.", min=0, max=1)
+    grad_clip: float = _train(1.0, "Gradient norm clipping (0: off).", min=0)
     grad_accum: int = _train(1, "Steps whose gradients are accumulated per optimizer step.", min=1)
     targets_per_epoch: int | None = _train(None, "Targets an LM epoch visits (a fresh random "
                                            "subset each epoch, training nodes first; 0: all; "
                                            "none: all on graphs up to full_graph_nodes, else "
                                            "10000).", min=0)
     pseudo_labels: float = _train(1.0, "Fraction of the unlabelled nodes added as targets, "
-                                  "labelled by the warmed-up head (beyond the paper; 0: off).")
+                                  "labelled by the warmed-up head (beyond the paper; 0: off).",
+                                  min=0, max=1)
     pseudo_relabel: bool = _train(False, "Renew the pseudo-labels (current head over the "
                                   "refreshed memory) before every LM epoch after the first.")
     select_pretrained: bool = _train(False, "Let epoch 0 (the un-tuned LM) win model selection.")
-    patience: int = _train(3, "Early stopping: LM epochs without a better validation accuracy.")
+    patience: int = _train(3, "Early stopping: LM epochs without a better validation "
+                           "accuracy.", min=1)
     glem_rounds: int = _train(1, "GLEM (leading.train.glem): EM rounds of an LM step and a GNN "
                               "step, after pre-training both on the training labels.", min=0)
     glem_pseudo_ratio: float = _train(0.2, "GLEM: fraction in [0, 1] of the non-training nodes "
                                       "each step pseudo-labels for the other (most confident "
-                                      "first).", min=0)
+                                      "first).", min=0, max=1)
     glem_lm_epochs: int = _train(1, "GLEM: epochs of each LM step.", min=1)
     glem_gnn: str = _train("gcn", "GLEM: the GNN of its GNN steps (on the LM's embeddings).",
                            choices=GNNS)
@@ -145,8 +150,8 @@ class Config:
     head: str = _head("implicit", "End-to-end graph head (mlp: methods supervised and glem "
                       "only).", choices=HEAD_KINDS)
     hidden: int = _head(256, "Hidden width of the head.", min=1)
-    dropout: float = _head(0.5, "Dropout of the head.")
-    fanouts: list[int] = _head([10, 5], "Neighbors sampled per hop around the targets.")
+    dropout: float = _head(0.5, "Dropout of the head.", min=0, lt=1)
+    fanouts: list[int] = _head([10, 5], "Neighbors sampled per hop around the targets.", min=-1)
     scope: str = _head("auto", "Propagate over the full graph every step, or over each "
                        "sampled subgraph (cost independent of the graph's size); auto: full "
                        "on graphs of at most full_graph_nodes nodes.", choices=SCOPES)
@@ -164,9 +169,9 @@ class Config:
     link_dim: int = _head(64, "Link prediction: output embedding size of the LEADING head.", min=1)
     refresh_batch_size: int | None = _refresh(None, "Nodes re-encoded per step when "
                                               "refresh_fraction is none (none: batch_size, "
-                                              "the paper's equal pipelines; 0: off).")
+                                              "the paper's equal pipelines; 0: off).", min=0)
     refresh_fraction: float | None = _refresh(1.0, "Fraction of the graph re-encoded per epoch "
-                                              "(none: use refresh_batch_size).", min=0)
+                                              "(none: use refresh_batch_size).", min=0, max=1)
     refresh_order: str = _refresh("cyclic", "Refresh order: every node in turn (the paper's), "
                                   "or drawn by their personalized PageRank mass from the targets "
                                   "(leading.train.refresh).", choices=REFRESH_ORDERS)
@@ -174,15 +179,16 @@ class Config:
                              "training.")
     memory_dtype: str = _refresh("fp32", "Storage type of the embedding memory (fp16 / bf16 "
                                  "halve it; reads are float32).", choices=MEMORY_DTYPES)
-    alpha: float = _prop(0.1, "Teleport probability of APPNP propagation, in (0, 1].")
-    prop_steps: int = _prop(10, "Propagation steps L per training step.")
+    alpha: float = _prop(0.1, "Teleport probability of APPNP propagation, in (0, 1].", gt=0, max=1)
+    prop_steps: int = _prop(10, "Propagation steps L per training step.", min=1)
     forward_warm_start: bool = _prop(True, "Start the forward iteration from the previous "
                                      "iteration's output (eq. 4).")
     backward_init: str = _prop("grad", "Start of the backward iteration: the loss gradient "
                                "(Appendix A), zero, the previous gradient (eq. 6), or a damped "
                                "mix (see benchmarks/results/propagation).", choices=BACKWARD_INITS)
-    damping: float = _prop(0.5, "Weight of the previous gradient in backward_init damped.")
-    eval_steps: int = _prop(50, "Propagation steps at evaluation time.")
+    damping: float = _prop(0.5, "Weight of the previous gradient in backward_init damped.",
+                           min=0, max=1)
+    eval_steps: int = _prop(50, "Propagation steps at evaluation time.", min=1)
     downstream: list[str] = _eval(["gcn", "gat"], "Downstream GNNs trained on the final "
                                   "embeddings.", choices=GNNS)
     refit_head: bool = _eval(True, "Refit the head on the final embeddings before its reported "
@@ -191,11 +197,11 @@ class Config:
                                 "of the memory (uncounted, untimed).")
     link_eval_negatives: int = _eval(100, "Link prediction: fixed negatives ranked against each "
                                      "valid/test positive.", min=1)
-    hits_k: list[int] = _eval([10], "Link prediction: Hits@K reported for each K.")
+    hits_k: list[int] = _eval([10], "Link prediction: Hits@K reported for each K.", min=1)
     out_dir: str = _out("runs/latest", "Directory of the run's outputs.")
-    encode_batch_size: int = _out(64, "Texts per batch of gradient-free encoding.")
+    encode_batch_size: int = _out(64, "Texts per batch of gradient-free encoding.", min=1)
     device: str = _out("auto", "Torch device: auto (cuda when available), cpu, cuda, cuda:1...")
-    threads: int | None = _out(None, "Torch CPU threads (none: torch's default).")
+    threads: int | None = _out(None, "Torch CPU threads (none: torch's default).", min=1)
     progress: bool = _out(True, "Show progress bars.")
     resume: bool = _out(False, "Skip finished seeds and resume from checkpoints in out_dir.")
     save_model: bool = _out(True, "Save the fine-tuned LM and head of every seed.")
@@ -206,7 +212,7 @@ class Config:
     def validate(self) -> None:
         _check_types(self)
         for f in dataclasses.fields(self):  # the choices and smallest values of the fields
-            choices, low = f.metadata.get("choices"), f.metadata.get("min")
+            choices = f.metadata.get("choices")
             value = getattr(self, f.name)
             for v in value if isinstance(value, list) else [] if value is None else [value]:
                 if choices and canonical(f.name, v) not in choices:
@@ -214,18 +220,13 @@ class Config:
                     if len(allowed) > 2:
                         allowed = ["one of " + ", ".join(allowed[:-1]), allowed[-1]]
                     raise ConfigError(f"{f.name} must be {' or '.join(allowed)}, got {v!r}")
-                _check(low is None or v >= low, f"{f.name} must be >= {low}, got {value}")
+                _check_range(f, v, value)
         # the graph-less head of the supervised baseline (and GLEM's LM steps), which set it
         _check(self.head != "mlp" or self.method in ("supervised", "glem"),
                f"head mlp only with method supervised or glem, got method {self.method!r}")
-        _check(self.glem_pseudo_ratio <= 1,
-               f"glem_pseudo_ratio must be in [0, 1], got {self.glem_pseudo_ratio}")
         _check(self.grad_hops == 0 or self.scope != "full",
                "grad_hops != 0 encodes sampled neighbors with gradient and needs scope "
                f"'subgraph', got scope {self.scope!r}")
-        _check(self.lora_alpha > 0, f"lora_alpha must be > 0, got {self.lora_alpha}")
-        _check(self.lora_dropout < 1, f"lora_dropout must be in [0, 1), got {self.lora_dropout}")
-        _check(0 < self.alpha <= 1, f"alpha must be in (0, 1], got {self.alpha}")
         from leading.data.link_splits import parse_link_split  # link prediction
 
         if self.link_split.strip().lower() != "auto":
@@ -237,8 +238,7 @@ class Config:
                    f"order only, got refresh_order {self.refresh_order!r}")
             _check(self.grad_hops == 0, "task link trains with neighbor decoupling only "
                    f"(grad_hops 0), got {self.grad_hops}")
-        _check(bool(self.hits_k) and all(k >= 1 for k in self.hits_k),
-               f"hits_k must be one or more integers >= 1, got {self.hits_k}")
+        _check(bool(self.hits_k), "hits_k must be one or more integers >= 1, got none")
 
     @property
     def lm_epochs(self) -> int:
@@ -345,6 +345,35 @@ def preset(name: str) -> dict[str, Any]:
 def _check(ok: bool, message: str) -> None:
     if not ok:
         raise ConfigError(message)
+
+
+def range_text(meta: typing.Mapping[str, Any]) -> str | None:
+    r"""A field's range as text (``in [0, 1]``, ``> 0``, ``>= 1``), or None if it has none."""
+    low = ("[", meta["min"]) if "min" in meta else ("(", meta["gt"]) if "gt" in meta else None
+    high = (meta["max"], "]") if "max" in meta else (meta["lt"], ")") if "lt" in meta else None
+    if low and high:
+        return f"in {low[0]}{low[1]}, {high[0]}{high[1]}"
+    if low:
+        return f"{'>=' if low[0] == '[' else '>'} {low[1]}"
+    if high:
+        return f"{'<=' if high[1] == ']' else '<'} {high[0]}"
+    return None
+
+
+def _check_range(f: dataclasses.Field, v: Any, value: Any) -> None:
+    r"""Raises :class:`ConfigError` for a number outside its field's range, or not finite."""
+    if not isinstance(v, int | float) or isinstance(v, bool):
+        return
+    m = f.metadata
+    ok = math.isfinite(v) and all((
+        "min" not in m or v >= m["min"], "max" not in m or v <= m["max"],
+        "gt" not in m or v > m["gt"], "lt" not in m or v < m["lt"],
+    ))
+    if not ok:
+        text = range_text(m) or "a finite number"
+        if isinstance(value, list):
+            raise ConfigError(f"{f.name}: every value must be {text}, got {v} in {value}")
+        raise ConfigError(f"{f.name} must be {text}, got {v}")
 
 
 def canonical(name: str, value: str) -> str:
