@@ -55,10 +55,13 @@ def _embed(args: argparse.Namespace) -> None:
     import torch
 
     from leading.data import load_dataset
+    from leading.rundir import prepare_run_dir
     from leading.text.encoder import TextEncoder
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    prepare_run_dir(out.parent)  # fail before the encoding, not after it
     t0 = time.perf_counter()
     g = load_dataset(args.dataset, root=args.data_dir)
     enc = TextEncoder.from_pretrained(
@@ -68,8 +71,6 @@ def _embed(args: argparse.Namespace) -> None:
           flush=True)
     tokens = enc.tokenize(g.texts)
     x = enc.encode_all(tokens, batch_size=args.batch_size, progress=not args.quiet)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     torch.save(x, out)
     print(f"wrote {out}: {list(x.shape)} ({enc.name}, {time.perf_counter() - t0:.1f} s)")
 

@@ -24,7 +24,6 @@ Run directory layout::
 
 from __future__ import annotations
 
-import json
 import platform
 import sys
 import time
@@ -38,6 +37,7 @@ from leading.config import Config
 from leading.data import load_dataset
 from leading.data.graph import TextAttributedGraph
 from leading.protocols import TaskProtocol, protocol_of
+from leading.rundir import RunLock, prepare_run_dir, read_json, write_json
 from leading.text.encoder import TextEncoder
 from leading.text.lora import maybe_apply_lora, save_encoder
 from leading.text.precision import resolve_precision
@@ -195,11 +195,15 @@ def run_seeds(cfg: Config) -> tuple[dict[str, Any], TextAttributedGraph]:
     Returns:
         tuple: The content of ``results.json`` and the graph.
     """
+    out = prepare_run_dir(cfg.out_dir)
+    with RunLock(out, "leading run"):
+        return _run_seeds(cfg, out)
+
+
+def _run_seeds(cfg: Config, out: Path) -> tuple[dict[str, Any], TextAttributedGraph]:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     t0 = time.perf_counter()
-    out = Path(cfg.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     cfg.save(out / "config.yaml")
     precision = lm_precision(cfg)
     if precision["used"] is not None:
@@ -213,18 +217,18 @@ def run_seeds(cfg: Config) -> tuple[dict[str, Any], TextAttributedGraph]:
         result = aggregate(cfg, graph, per_seed)
         result.update(precision=precision, machine=_machine(),
                       wall_time_s=time.perf_counter() - t0)
-        (out / "results.json").write_text(json.dumps(result, indent=1))
+        write_json(result, out / "results.json")
         return result
 
     for seed in range(cfg.seed, cfg.seed + cfg.seeds):
         seed_dir = out / f"seed_{seed}"
         done = seed_dir / "result.json"
         if cfg.resume and done.exists():
-            per_seed.append(json.loads(done.read_text()))
+            per_seed.append(read_json(done, "seed result"))
             continue
         r = run_seed(cfg, graph, seed, seed_dir, frozen)
         seed_dir.mkdir(parents=True, exist_ok=True)
-        done.write_text(json.dumps(r, indent=1))
+        write_json(r, done)
         per_seed.append(r)
         write_results()
     return write_results(), graph

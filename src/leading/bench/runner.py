@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 
 from leading.bench.measure import DEFAULT_MEMORY_BUDGET_MB, machine_info, measure
 from leading.bench.studies import MODES, Point, plan, row_key
+from leading.rundir import prepare_run_dir
 
 __all__ = ["DEFAULT_OUT", "format_row", "run_bench"]
 
@@ -251,7 +252,7 @@ def run_bench(
         "lm": lm if lm != "minilm" else None,
         "max_length": max_length, "epochs": epochs, "head_epochs": head_epochs,
     }
-    out.mkdir(parents=True, exist_ok=True)
+    prepare_run_dir(out)
     (out / "logs").mkdir(exist_ok=True)
     doc: dict[str, Any] = {
         "mode": mode,
