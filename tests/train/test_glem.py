@@ -239,3 +239,45 @@ def test_run_glem(tmp_path, run_config, graph):
     header = (tmp_path / "out" / "seed_0" / "metrics.csv").read_text().splitlines()[0]
     assert header.startswith("step,epoch,train_loss")
     assert Config.load(tmp_path / "out" / "config.yaml") == cfg
+
+
+# ------------------------------------------------------------------------------------ resume
+
+
+@pytest.mark.parametrize("stop", ["lm_epoch", "gnn_step"])
+def test_resume_after_a_crash_reaches_the_uninterrupted_result(
+    graph, splits, make_encoder, glem_config, tmp_path, crash_after_epoch, monkeypatch, stop
+):
+    cfg = glem_config()
+
+    def fit_in(run_dir, cfg):
+        encoder = make_encoder()
+        trainer = GlemTrainer(graph, splits, encoder, cfg, run_dir=run_dir, seed=0,
+                              gnn_config=GNN)
+        res = trainer.fit()
+        return {"trainer": trainer, "res": res,
+                "encoder": {k: v.clone() for k, v in encoder.state_dict().items()}}
+
+    whole = fit_in(tmp_path / "a", cfg)
+    if stop == "lm_epoch":  # in the pre-training LM step, after the checkpoint of epoch 1
+        disarm = crash_after_epoch(1)
+    else:  # in the round-1 GNN step
+        gnn_step = GlemTrainer._gnn_step
+
+        def crash_in_round_1(self, step, emb, pseudo):
+            if step == 1:
+                raise KeyboardInterrupt
+            return gnn_step(self, step, emb, pseudo)
+
+        monkeypatch.setattr(GlemTrainer, "_gnn_step", crash_in_round_1)
+        disarm = monkeypatch.undo
+    with pytest.raises(KeyboardInterrupt):
+        fit_in(tmp_path / "b", cfg)
+    disarm()
+    state = tmp_path / "b" / ("lm_step0/checkpoint.pt" if stop == "lm_epoch" else "glem_state.pt")
+    assert state.exists()
+    resumed = fit_in(tmp_path / "b", cfg.replace(resume=True))
+    assert not (tmp_path / "b" / "glem_state.pt").exists()
+    assert_same_glem(whole, resumed, drop=("time_s", "epoch_time_s"))
+    assert resumed["res"].stats["lm_steps"] == whole["res"].stats["lm_steps"] == 2
+    assert resumed["res"].stats["lm_epochs_run"] == whole["res"].stats["lm_epochs_run"]

@@ -45,7 +45,10 @@ Details, and where they differ from the official code:
 * **Labels**: training labels are the only labels learnt from. Validation labels are read only to
   choose models (the LM epoch and head warm-up epoch, the GNN epoch and learning rate) and test
   labels only for the reported accuracies (``tests/train/test_glem.py`` checks both).
-* **Resume**: a seed of GLEM is not checkpointed midway; ``--resume`` skips finished seeds.
+* **Resume**: with a run directory, every finished step (LM or GNN) is saved in
+  ``glem_state.pt`` and each LM step checkpoints its epochs under ``lm_step{k}/``, so
+  ``--resume`` after a crash continues from the last finished epoch (the GNN step it was in
+  starts over) and reaches the uninterrupted result.
 
 Round 0 is therefore exactly the supervised baseline followed by the downstream evaluation's
 GNN (same embeddings, same GNN predictions; tested), and ``glem_rounds`` EM rounds are what GLEM
@@ -81,6 +84,7 @@ from leading.eval.downstream import (
     torch_num_threads,
 )
 from leading.text.encoder import TextEncoder
+from leading.train.checkpoint import load_checkpoint, save_checkpoint
 from leading.train.methods import method_overrides
 from leading.train.node import LeadingTrainer
 from leading.train.trainer import TrainResult, peak_rss_mb
@@ -151,7 +155,8 @@ class GlemTrainer:
         self.history: list[dict] = []  # one row per step
         self.lm_rows: list[dict] = []  # one row per LM epoch, every step
         self.pseudo: list[tuple[str, Tensor, Tensor, Tensor]] = []
-        self.lm_trainers: list[LeadingTrainer] = []
+        self.lm_trainers: list[LeadingTrainer] = []  # the LM steps run by this process
+        self.lm_costs: list[dict] = []  # every LM step's epoch times and encodings
 
     # ------------------------------------------------------------------ labels
     def _eval_labels(self, ids: Tensor) -> Tensor:
@@ -170,10 +175,11 @@ class GlemTrainer:
     ) -> tuple[Tensor, Tensor, TrainResult]:
         r"""E-step: fine-tunes the LM on the training labels (+ :obj:`pseudo`); returns its
         embeddings of every node, its class probabilities and the trainer's result."""
-        cfg = self.lm_cfg.replace(epochs=epochs, prefill=emb is None)
+        cfg = self.lm_cfg.replace(epochs=epochs, prefill=emb is None, resume=self.cfg.resume)
         t0 = time.perf_counter()
         trainer = LeadingTrainer(
-            self.graph, self.splits, self.encoder, cfg, run_dir=None, seed=self.seed + 1000 * step,
+            self.graph, self.splits, self.encoder, cfg, seed=self.seed + 1000 * step,
+            run_dir=None if self.run_dir is None else self.run_dir / f"lm_step{step}",
             tokens=self.tokens, pseudo_labels=pseudo,
         )
         if emb is not None:  # this LM encoded every node at the end of the previous step
@@ -187,6 +193,10 @@ class GlemTrainer:
                 torch.arange(self.graph.num_nodes, device=dev),
             )
         self.lm_trainers.append(trainer)
+        self.lm_costs.append({
+            "epoch_times": trainer.epoch_times, "epoch_encodings": trainer.epoch_encodings,
+            "targets": trainer.targets.numel(), "refresh_size": trainer.refresh_size,
+        })
         self.lm_rows += [{"step": step, **row} for row in res.history]
         self.history.append({
             "step": step, "model": "lm", "pseudo_labels": 0 if pseudo is None else len(pseudo[0]),
@@ -232,32 +242,66 @@ class GlemTrainer:
         last LM step's best epoch, one history row per step, the cost figures of the LM steps
         and (``e2e``) the final GNN's accuracy per split."""
         cfg = self.cfg
-        emb, lm_prob, res = self._lm_step(0, cfg.lm_epochs, None, None)
-        gnn_prob = self._gnn_step(0, emb, None)
-        for r in range(1, cfg.glem_rounds + 1):
-            emb, lm_prob, res = self._lm_step(
-                r, cfg.glem_lm_epochs, emb, self._hand_over(f"gnn{r - 1}->lm{r}", gnn_prob)
-            )
-            gnn_prob = self._gnn_step(r, emb, self._hand_over(f"lm{r}->gnn{r}", lm_prob))
+        phases = [("lm", 0), ("gnn", 0)]
+        phases += [(m, r) for r in range(1, cfg.glem_rounds + 1) for m in ("lm", "gnn")]
+        done = self._load_state()
+        for i, (model, r) in enumerate(phases):
+            if i < done:
+                continue
+            if model == "lm":
+                pseudo = None if r == 0 else self._hand_over(f"gnn{r - 1}->lm{r}", self.gnn_prob)
+                epochs = cfg.lm_epochs if r == 0 else cfg.glem_lm_epochs
+                self.emb, self.lm_prob, res = self._lm_step(r, epochs, self.emb, pseudo)
+                self.best_epoch = res.best_epoch
+            else:
+                pseudo = None if r == 0 else self._hand_over(f"lm{r}->gnn{r}", self.lm_prob)
+                self.gnn_prob = self._gnn_step(r, self.emb, pseudo)
+            self._save_state(i + 1)
         e2e = {k: v for k, v in self.history[-1].items() if k.endswith("_acc")}
         if self.run_dir is not None:
             self._write_metrics()
-        return TrainResult(self.encoder, emb, res.best_epoch, self.history, self._stats(), e2e)
+            (self.run_dir / "glem_state.pt").unlink(missing_ok=True)
+        return TrainResult(self.encoder, self.emb, self.best_epoch, self.history, self._stats(),
+                           e2e)
+
+    #: What :meth:`_save_state` keeps between steps.
+    _STATE = ("emb", "lm_prob", "gnn_prob", "best_epoch", "history", "lm_rows", "pseudo",
+              "lm_costs")
+
+    def _save_state(self, done: int) -> None:
+        if self.run_dir is not None:
+            save_checkpoint({"done": done, "encoder": self.encoder.state_dict(),
+                             **{k: getattr(self, k) for k in self._STATE}},
+                            self.run_dir / "glem_state.pt")
+
+    def _load_state(self) -> int:
+        r"""Restores the steps a stopped run finished (with ``resume``); returns their number."""
+        self.emb = self.lm_prob = self.gnn_prob = None
+        self.best_epoch = 0
+        if self.run_dir is None or not self.cfg.resume:
+            return 0
+        state = load_checkpoint(self.run_dir / "glem_state.pt")
+        if state is None:
+            return 0
+        self.encoder.load_state_dict(state["encoder"])
+        for k in self._STATE:
+            setattr(self, k, state[k])
+        return state["done"]
 
     def _stats(self) -> dict:
         r"""Cost of the LM steps: time and encodings per LM epoch over all of them."""
-        times = [t for tr in self.lm_trainers for t in tr.epoch_times]
-        encodings = [e for tr in self.lm_trainers for e in tr.epoch_encodings]
-        target_epochs = sum(tr.targets.numel() * len(tr.epoch_times) for tr in self.lm_trainers)
+        times = [t for c in self.lm_costs for t in c["epoch_times"]]
+        encodings = [e for c in self.lm_costs for e in c["epoch_encodings"]]
+        target_epochs = sum(c["targets"] * len(c["epoch_times"]) for c in self.lm_costs)
         epochs = max(1, len(times))
         return {
             "epoch_time_s": sum(times) / epochs,
             "peak_rss_mb": peak_rss_mb(),
             "encodings_per_target_per_epoch": sum(encodings) / max(1, target_epochs),
             "encodings_per_node_per_epoch": sum(encodings) / epochs / self.graph.num_nodes,
-            "refresh_batch_size": self.lm_trainers[-1].refresh_size,
+            "refresh_batch_size": self.lm_costs[-1]["refresh_size"],
             "lm_epochs_run": len(times),
-            "lm_steps": len(self.lm_trainers),
+            "lm_steps": len(self.lm_costs),
             "lm_time_s": sum(h["time_s"] for h in self.history if h["model"] == "lm"),
             "gnn_time_s": sum(h["time_s"] for h in self.history if h["model"] == "gnn"),
         }
