@@ -245,3 +245,17 @@ def test_minilm_embeds_related_titles_closer():
     related = F.cosine_similarity(x[0], x[1], dim=0)
     assert related > F.cosine_similarity(x[0], x[2], dim=0) + 0.1
     assert related > F.cosine_similarity(x[1], x[2], dim=0) + 0.1
+
+
+@pytest.mark.parametrize("damage", ["truncated_weights", "bad_config_json"])
+def test_from_pretrained_of_damaged_directory_names_it(tiny_bert, bert_tokenizer, tmp_path,
+                                                       damage):
+    TextEncoder(tiny_bert, bert_tokenizer, "mean", MAX_LEN).save_pretrained(tmp_path / "lm")
+    if damage == "truncated_weights":
+        (weights,) = (tmp_path / "lm").glob("*.safetensors")
+        weights.write_bytes(weights.read_bytes()[:100])
+    else:
+        (tmp_path / "lm" / "config.json").write_text('{"model_type": ')
+    with pytest.raises(ModelError, match=rf"could not load model .* from {tmp_path / 'lm'} "
+                                         r"\(.+\); a model directory needs config.json"):
+        TextEncoder.from_pretrained(tmp_path / "lm")

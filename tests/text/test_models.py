@@ -55,6 +55,7 @@ def test_unknown_name_offline_fails_fast(monkeypatch, no_network, value):
     msg = str(e.value)
     assert "'no-such-org/definitely-not-a-model-0xdeadbeef'" in msg
     assert "HF_HUB_OFFLINE=1 forbids downloading it" in msg
+    assert "--local-dir DIR" in msg and "pass --lm DIR" in msg
     assert "minilm" in msg  # names the packaged aliases that do work offline
 
 

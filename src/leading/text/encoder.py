@@ -172,8 +172,12 @@ class TextEncoder(nn.Module):
         try:
             tokenizer = AutoTokenizer.from_pretrained(source)
             model = AutoModel.from_pretrained(source)
-        except (OSError, ValueError) as e:
-            raise ModelError(f"could not load model {str(name)!r} from {source}: {e}") from e
+        except Exception as e:  # a damaged directory fails in many ways inside transformers
+            raise ModelError(
+                f"could not load model {str(name)!r} from {source} ({type(e).__name__}: {e}); "
+                "a model directory needs config.json, the weights (model.safetensors or "
+                "pytorch_model.bin) and the tokenizer files, as save_pretrained writes them"
+            ) from None
         model.to(device)
         return cls(model, tokenizer, pooling, max_length, used == "bf16", name=str(name),
                    precision_reason=reason)

@@ -64,12 +64,15 @@ def resolve_model(name: str | os.PathLike) -> str:
         raise ModelError(
             f"model {raw!r} is not a local directory, not a packaged alias "
             f"({', '.join(k for k, v in ALIASES.items() if callable(v))}) and not in the Hugging "
-            "Face cache, and HF_HUB_OFFLINE=1 forbids downloading it"
+            "Face cache, and HF_HUB_OFFLINE=1 forbids downloading it; on a machine with "
+            f"internet run `huggingface-cli download {raw} --local-dir DIR`, copy DIR here and "
+            "pass --lm DIR (a directory with config.json, the weights and the tokenizer files)"
         )
     if not _hub_reachable(target):
         raise ModelError(
             f"model {raw!r} is not a local directory or packaged alias, is not in the Hugging Face "
-            "cache, and the hub could not be reached to fetch it; pass a local path instead"
+            "cache, and the hub could not be reached to fetch it; on a machine with internet run "
+            f"`huggingface-cli download {raw} --local-dir DIR`, copy DIR here and pass --lm DIR"
         )
     return target
 

@@ -9,6 +9,7 @@ a run with another one, and lists the other settings that changed.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import torch
 from leading.errors import ConfigError, DataError
 
 __all__ = [
+    "Checkpointed",
     "STATE_SETTINGS",
     "check_fingerprint",
     "fingerprint",
@@ -111,3 +113,70 @@ def write_metrics(rows: list[dict[str, Any]], path: str | Path) -> None:
     lines += [",".join(f"{r[k]:.6g}" if isinstance(r[k], float) else str(r[k]) for k in keys)
               for r in rows]
     path.write_text("\n".join(lines) + "\n")
+
+
+class Checkpointed:
+    r"""Checkpointing of a :class:`~leading.train.trainer.Trainer`: its state (the plain values
+    it lists in ``_PLAIN_STATE``, the objects ``_stateful()`` returns, every random generator,
+    the :func:`fingerprint`) saved to and restored from ``run_dir/checkpoint.pt``.
+
+    The class using it provides ``run_dir``, ``cfg``, ``seed``, ``task``, ``sampler``, ``gen``,
+    ``history``, ``_PLAIN_STATE`` and ``_stateful()``.
+    """
+
+    _PLAIN_STATE: tuple[str, ...] = ()
+    run_dir: Path | None
+
+    def _stateful(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict:
+        r"""Everything a resumed run needs to continue exactly: the modules, optimiser, memory,
+        pipeline 2, task state, every random generator and the history."""
+        return {
+            **{k: getattr(self, k) for k in self._PLAIN_STATE},
+            **{k: obj.state_dict() for k, obj in self._stateful().items()},
+            "sampler_rng": self.sampler.generator.get_state(),
+            "gen": self.gen.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            # dropout on a GPU draws from its own generators
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+            "fingerprint": self.fingerprint(),
+        }
+
+    def fingerprint(self) -> dict[str, Any]:
+        r"""The run a checkpoint belongs to (:func:`~leading.train.checkpoint.fingerprint`)."""
+        return fingerprint(self.cfg, self.seed, self.task.num_nodes,
+                           int(self.task.edge_index.size(1)))
+
+    def load_state_dict(self, state: dict) -> None:
+        for k in self._PLAIN_STATE:
+            setattr(self, k, state[k] if k != "step_times" else state.get(k, []))
+        for k, obj in self._stateful().items():
+            obj.load_state_dict(state[k])
+        self.sampler.generator.set_state(state["sampler_rng"])
+        self.gen.set_state(state["gen"])
+        torch.set_rng_state(state["torch_rng"])
+        if state.get("cuda_rng") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+
+    def save_checkpoint(self) -> None:
+        r"""Writes ``run_dir/checkpoint.pt`` (atomically) and the metrics so far."""
+        if self.run_dir is not None:
+            save_checkpoint(self.state_dict(), self.run_dir / "checkpoint.pt")
+            write_metrics(self.history, self.run_dir / "metrics.csv")
+
+    def load_checkpoint(self) -> bool:
+        r"""Restores ``run_dir/checkpoint.pt`` if there is one; returns whether it did."""
+        if self.run_dir is None:
+            return False
+        path = self.run_dir / "checkpoint.pt"
+        state = load_checkpoint(path)
+        if state is None:
+            return False
+        changed = check_fingerprint(state.get("fingerprint"), self.fingerprint(), path)
+        if changed:
+            print(f"leading: resuming {path} with changed settings: {'; '.join(changed)}",
+                  file=sys.stderr)
+        self.load_state_dict(state)
+        return True

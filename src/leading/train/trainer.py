@@ -41,13 +41,7 @@ from leading.graph.head import build_head
 from leading.graph.sampler import NeighborSampler
 from leading.text.encoder import TextEncoder
 from leading.text.tokens import TokenizedTexts
-from leading.train.checkpoint import (
-    check_fingerprint,
-    fingerprint,
-    load_checkpoint,
-    save_checkpoint,
-    write_metrics,
-)
+from leading.train.checkpoint import Checkpointed, write_metrics
 from leading.train.memory import EmbeddingMemory, memory_dtype
 from leading.train.optim import build_optimizer
 from leading.train.refresh import MemoryRefresh
@@ -58,7 +52,7 @@ from leading.train.task import Task
 __all__ = ["Trainer"]
 
 
-class Trainer:
+class Trainer(Checkpointed):
     r"""Fine-tunes :obj:`encoder` end to end with a graph head on :obj:`task` (LEADING).
 
     Args:
@@ -418,57 +412,6 @@ class Trainer:
         return {"encoder": self.encoder, "model": self.model, "optimizer": self.optimizer,
                 "scheduler": self.scheduler, "memory": self.memory, "refresh": self.refresh,
                 "task": self.task}
-
-    def state_dict(self) -> dict:
-        r"""Everything a resumed run needs to continue exactly: the modules, optimiser, memory,
-        pipeline 2, task state, every random generator and the history."""
-        return {
-            **{k: getattr(self, k) for k in self._PLAIN_STATE},
-            **{k: obj.state_dict() for k, obj in self._stateful().items()},
-            "sampler_rng": self.sampler.generator.get_state(),
-            "gen": self.gen.get_state(),
-            "torch_rng": torch.get_rng_state(),
-            # dropout on a GPU draws from its own generators
-            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-            "fingerprint": self.fingerprint(),
-        }
-
-    def fingerprint(self) -> dict[str, Any]:
-        r"""The run a checkpoint belongs to (:func:`~leading.train.checkpoint.fingerprint`)."""
-        return fingerprint(self.cfg, self.seed, self.task.num_nodes,
-                           int(self.task.edge_index.size(1)))
-
-    def load_state_dict(self, state: dict) -> None:
-        for k in self._PLAIN_STATE:
-            setattr(self, k, state[k] if k != "step_times" else state.get(k, []))
-        for k, obj in self._stateful().items():
-            obj.load_state_dict(state[k])
-        self.sampler.generator.set_state(state["sampler_rng"])
-        self.gen.set_state(state["gen"])
-        torch.set_rng_state(state["torch_rng"])
-        if state.get("cuda_rng") is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda_rng"])
-
-    def save_checkpoint(self) -> None:
-        r"""Writes ``run_dir/checkpoint.pt`` (atomically) and the metrics so far."""
-        if self.run_dir is not None:
-            save_checkpoint(self.state_dict(), self.run_dir / "checkpoint.pt")
-            write_metrics(self.history, self.run_dir / "metrics.csv")
-
-    def load_checkpoint(self) -> bool:
-        r"""Restores ``run_dir/checkpoint.pt`` if there is one; returns whether it did."""
-        if self.run_dir is None:
-            return False
-        path = self.run_dir / "checkpoint.pt"
-        state = load_checkpoint(path)
-        if state is None:
-            return False
-        changed = check_fingerprint(state.get("fingerprint"), self.fingerprint(), path)
-        if changed:
-            print(f"leading: resuming {path} with changed settings: {'; '.join(changed)}",
-                  file=sys.stderr)
-        self.load_state_dict(state)
-        return True
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}(task={self.task.name!r}, nodes={self.task.num_nodes}, "
