@@ -68,7 +68,7 @@ def points(args: argparse.Namespace, lm: Path) -> list[dict]:
              "targets_per_epoch": args.targets}
     if "nodes" in args.studies:
         for n in args.nodes:
-            for method in METHODS:
+            for method in args.methods:
                 out.append({"study": "nodes", "nodes": n, "method": method, "targets": args.targets,
                             "config": {**fixed, "method": method}})
     if "targets" in args.studies:
@@ -80,8 +80,8 @@ def points(args: argparse.Namespace, lm: Path) -> list[dict]:
             out.append({"study": "default", "nodes": n, "method": "leading", "targets": None,
                         "config": {}})
     for p in out:
-        cfg = {**BASE, **p["config"], "dataset": f"synth:{p['nodes']}", "lm": str(lm),
-               "threads": args.threads}
+        cfg = {**BASE, "epochs": args.epochs, **p["config"], "dataset": f"synth:{p['nodes']}",
+               "lm": str(lm), "threads": args.threads}
         p["config"] = Config.from_dict(cfg, "scale benchmark").to_dict()
         p["key"] = f"{p['study']}/{p['method']}/{p['nodes']}/{p['targets']}"
     return out
@@ -91,7 +91,8 @@ def summarize(row: dict) -> dict:
     steps = row.get("steps_per_epoch") or 0
     epoch = row.get("epoch_time_s")
     return {
-        "time_per_step_s": epoch / steps if epoch and steps else None,
+        # the trainer's median step; older rows only had the epoch time over its steps
+        "time_per_step_s": row.get("step_time_s") or (epoch / steps if epoch and steps else None),
         "epoch_time_s": epoch,
         "peak_rss_mb": row.get("peak_rss_mb"),
         "encodings_per_node_per_epoch": row.get("encodings_per_node_per_epoch"),
@@ -152,8 +153,12 @@ def main() -> None:
     p.add_argument("--targets-n", type=parse_count, default=100_000,
                    help="nodes of the targets study")
     p.add_argument("--target-counts", nargs="+", type=int, default=[256, 1024, 4096])
+    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS,
+                   help="methods of the nodes study")
+    p.add_argument("--epochs", type=int, default=1, help="LM epochs per point")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default="benchmarks/results/scale")
+    p.add_argument("--rerun", action="store_true", help="measure the points again")
     p.add_argument("--timeout-s", type=float, default=3600)
     args = p.parse_args()
     out = Path(args.out)
@@ -164,15 +169,18 @@ def main() -> None:
     if result_path.exists():
         done = {r["key"]: r for r in json.loads(result_path.read_text())["rows"]
                 if r["status"] == "ok"}
-    rows = []
-    for pt in points(args, lm):
-        if pt["key"] in done:
+    todo = points(args, lm)
+    keys = {pt["key"] for pt in todo}
+    rows = [r for r in done.values() if r["key"] not in keys]  # other points: kept as they are
+    for pt in todo:
+        if pt["key"] in done and not args.rerun:
             rows.append(done[pt["key"]])
             continue
         t0 = time.perf_counter()
         row = measure({"config": pt["config"]}, timeout_s=args.timeout_s, threads=args.threads,
                       log_path=out / "logs" / (pt["key"].replace("/", "_") + ".log"))
-        rows.append({**{k: v for k, v in pt.items() if k != "config"}, "status": row["status"],
+        rows.append({**{k: v for k, v in pt.items() if k != "config"}, "epochs": args.epochs,
+                     "status": row["status"],
                      "error": row.get("error"), "summary": summarize(row),
                      "row": {k: v for k, v in row.items() if k != "history"},
                      "seconds": time.perf_counter() - t0})
@@ -180,6 +188,9 @@ def main() -> None:
         result_path.write_text(json.dumps(
             {"machine": machine_info(args.threads), "command": "benchmarks/scale/run.py",
              "base": BASE, "rows": rows}, indent=1))
+    order = {s: i for i, s in enumerate(("nodes", "targets", "default"))}
+    rows.sort(key=lambda r: (order[r["study"]], r["nodes"], r["targets"] or 0,
+                             METHODS.index(r["method"])))
     write_table(rows, out / "table.md")
     plot(rows, out / "scale.png")
 

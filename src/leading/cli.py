@@ -4,6 +4,7 @@ r"""Command-line interface: ``leading run``, ``leading embed``, ``leading bench`
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -78,7 +79,31 @@ def _embed(args: argparse.Namespace) -> None:
 def _run(args: argparse.Namespace) -> None:
     from leading.run import run
 
-    run(config_from_args(args))
+    cfg = config_from_args(args)
+    if cfg.nproc > 1 and "WORLD_SIZE" not in os.environ:
+        _relaunch(cfg.nproc, args.argv)
+        return
+    run(cfg)
+
+
+def _relaunch(nproc: int, argv: list[str]) -> None:
+    r"""``leading run --nproc N ...``: the same command under ``torchrun --standalone``, one
+    process per rank on this machine; its exit status becomes ours."""
+    import subprocess
+
+    rest, skip = [], False
+    for arg in argv:  # --nproc would also read as torchrun's --nproc-per-node: leave it out
+        if skip or arg == "--nproc" or arg.startswith("--nproc="):
+            skip = not skip and arg == "--nproc"
+            continue
+        rest.append(arg)
+    # the processes see WORLD_SIZE and run (a --nproc in a --config file is then ignored)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+           f"--nproc-per-node={nproc}", "-m", "leading", *rest]
+    print(f"leading: {' '.join(cmd[1:])}", file=sys.stderr, flush=True)
+    code = subprocess.call(cmd)
+    if code != 0:
+        raise SystemExit(code)
 
 
 def _bench(args: argparse.Namespace) -> None:
@@ -169,7 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     try:
         args.func(args)
     except LeadingError as e:

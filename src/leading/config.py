@@ -202,6 +202,9 @@ class Config:
     encode_batch_size: int = _out(64, "Texts per batch of gradient-free encoding.", min=1)
     device: str = _out("auto", "Torch device: auto (cuda when available), cpu, cuda, cuda:1...")
     threads: int | None = _out(None, "Torch CPU threads (none: torch's default).", min=1)
+    nproc: int = _out(1, "Processes on this machine: N > 1 relaunches the run under torchrun "
+                      "(data parallel on torch.distributed; gloo on CPU, nccl with one GPU "
+                      "per process).", min=1)
     progress: bool = _out(True, "Show progress bars.")
     resume: bool = _out(False, "Skip finished seeds and resume from checkpoints in out_dir.")
     save_model: bool = _out(True, "Save the fine-tuned LM and head of every seed.")

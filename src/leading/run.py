@@ -24,6 +24,7 @@ Run directory layout::
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import sys
 import time
@@ -36,6 +37,7 @@ from torch import Tensor
 from leading.config import Config
 from leading.data import load_dataset
 from leading.data.graph import TextAttributedGraph
+from leading.distributed import init_distributed, is_main
 from leading.protocols import TaskProtocol, protocol_of
 from leading.rundir import RunLock, prepare_run_dir, read_json, write_json
 from leading.text.encoder import TextEncoder
@@ -101,7 +103,7 @@ def embed(
     out.update(best_epoch=res.best_epoch, train=res.stats, e2e=protocol.e2e(res.e2e))
     if cfg.method == "glem":  # one row per LM / GNN step
         out["glem"] = res.history
-    if seed_dir is not None and cfg.save_model:
+    if seed_dir is not None and cfg.save_model and is_main():
         save_encoder(enc, seed_dir, inplace=True)  # model/ (and adapter/ with LoRA)
     return res.embeddings
 
@@ -142,6 +144,8 @@ def run_seed(
     out: dict[str, Any] = {"seed": seed, "method": cfg.method, **protocol.seed_fields(split)}
     x = embed(cfg, protocol, graph, split, seed, seed_dir, frozen, out)
     out["finetune_time_s"] = time.perf_counter() - t0
+    if not is_main():  # several processes: rank 0 evaluates and writes
+        return out
     if seed_dir is not None:
         seed_dir.mkdir(parents=True, exist_ok=True)
         torch.save(x, seed_dir / "embeddings.pt")
@@ -195,8 +199,9 @@ def run_seeds(cfg: Config) -> tuple[dict[str, Any], TextAttributedGraph]:
     Returns:
         tuple: The content of ``results.json`` and the graph.
     """
+    init_distributed(cfg.device)  # under torchrun: join the process group
     out = prepare_run_dir(cfg.out_dir)
-    with RunLock(out, "leading run"):
+    with RunLock(out, "leading run") if is_main() else contextlib.nullcontext():
         return _run_seeds(cfg, out)
 
 
@@ -204,9 +209,11 @@ def _run_seeds(cfg: Config, out: Path) -> tuple[dict[str, Any], TextAttributedGr
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     t0 = time.perf_counter()
-    cfg.save(out / "config.yaml")
+    main = is_main()  # several processes: rank 0 alone writes
+    if main:
+        cfg.save(out / "config.yaml")
     precision = lm_precision(cfg)
-    if precision["used"] is not None:
+    if precision["used"] is not None and main:
         print(f"leading: LM precision {precision['used']} ({precision['reason']})",
               file=sys.stderr, flush=True)
     graph = load_dataset(cfg.dataset, root=cfg.data_dir)
@@ -227,11 +234,12 @@ def _run_seeds(cfg: Config, out: Path) -> tuple[dict[str, Any], TextAttributedGr
             per_seed.append(read_json(done, "seed result"))
             continue
         r = run_seed(cfg, graph, seed, seed_dir, frozen)
-        seed_dir.mkdir(parents=True, exist_ok=True)
-        write_json(r, done)
         per_seed.append(r)
-        write_results()
-    return write_results(), graph
+        if main:
+            seed_dir.mkdir(parents=True, exist_ok=True)
+            write_json(r, done)
+            write_results()
+    return (write_results() if main else {"per_seed": per_seed}), graph
 
 
 def run(cfg: Config) -> dict[str, Any]:
@@ -245,6 +253,8 @@ def run(cfg: Config) -> dict[str, Any]:
     """
     t0 = time.perf_counter()
     result, graph = run_seeds(cfg)
+    if not is_main():
+        return result
     name = f"{cfg.method} ({cfg.shallow_kind if cfg.method == 'shallow' else cfg.lm})"
     print(protocol_of(cfg).table(cfg, graph, name, result))
     print(f"wrote {cfg.out_dir}/results.json ({time.perf_counter() - t0:.0f} s)")

@@ -57,7 +57,7 @@ def test_non_finite_value_in_the_warmup_names_the_head_rate(
     loss = NodeTask.loss
     monkeypatch.setattr(NodeTask, "loss", lambda *a: loss(*a) * float("inf"))
     trainer = LeadingTrainer(graph, splits, make_encoder(), tiny_config(), seed=0)
-    with pytest.raises(NumericalError, match=r"seed 0, head warm-up, .*the loss is inf.*--lr-head"):
+    with pytest.raises(NumericalError, match=r"seed 0, head warm-up: the loss is inf.*--lr-head"):
         trainer.fit()
 
 

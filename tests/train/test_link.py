@@ -212,7 +212,7 @@ def test_config_errors_for_link_task():
         Config(task="link", method="glem")
     with pytest.raises(ConfigError, match="link_decoder must be dot or mlp"):
         Config(task="link", link_decoder="cosine")
-    with pytest.raises(ConfigError, match="hits_k must be one or more integers >= 1"):
+    with pytest.raises(ConfigError, match=r"hits_k: every value must be >= 1, got 0 in \[0\]"):
         Config(task="link", hits_k=[0])
     with pytest.raises(ConfigError, match="link_edges_per_epoch must be >= 1"):
         Config(task="link", link_edges_per_epoch=0)

@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 
 from leading.bench.measure import DEFAULT_MEMORY_BUDGET_MB, machine_info, measure
 from leading.bench.studies import MODES, Point, plan, row_key
-from leading.rundir import prepare_run_dir
+from leading.rundir import RunLock, prepare_run_dir
 
 __all__ = ["DEFAULT_OUT", "format_row", "run_bench"]
 
@@ -253,6 +253,7 @@ def run_bench(
         "max_length": max_length, "epochs": epochs, "head_epochs": head_epochs,
     }
     prepare_run_dir(out)
+    lock = RunLock(out, "leading bench").__enter__()  # released in the finally below
     (out / "logs").mkdir(exist_ok=True)
     doc: dict[str, Any] = {
         "mode": mode,
@@ -302,6 +303,7 @@ def run_bench(
             write()
     finally:
         bar.close()
+        lock.__exit__()
     write()
     if plots and doc["rows"]:
         from leading.bench.plots import write_plots

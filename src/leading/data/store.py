@@ -30,7 +30,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["NodeStore", "TensorStore"]
+from leading.distributed import all_gather_rows
+
+__all__ = ["NodeStore", "ReplicatedTensorStore", "TensorStore"]
 
 
 class NodeStore(ABC):
@@ -231,3 +233,13 @@ class TensorStore(NodeStore):
             f"{self.__class__.__name__}(num_nodes={self.num_nodes}, dim={self.dim}, "
             f"filled={int(self.filled.sum())}, dtype={self.dtype}, device={self.device})"
         )
+
+
+class ReplicatedTensorStore(TensorStore):
+    r"""A :class:`TensorStore` kept identical on every rank of a process group (the
+    propagation histories of distributed training): each write is all-gathered
+    (:func:`~leading.distributed.all_gather_rows`) and applied by every rank."""
+
+    def write(self, ids: Tensor, values: Tensor) -> None:
+        ids, values = all_gather_rows(torch.as_tensor(ids).long().reshape(-1), values)
+        super().write(ids, values)

@@ -18,8 +18,10 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from leading.data.store import ReplicatedTensorStore
 from leading.graph.appnp import APPNPPropagation
 from leading.graph.gnn import build_gnn
+from leading.graph.history import PropagationHistory
 from leading.graph.implicit import ImplicitPropagation
 from leading.graph.mlp import MLPHead
 
@@ -84,6 +86,14 @@ class EndToEndHead(nn.Module):
         for m in (self.mlp, self.prop, self.gnn):
             if m is not None:
                 m.reset_parameters()
+
+    def replicate_history(self) -> None:
+        r"""Keeps the implicit propagation's per-node history identical on every rank of a
+        process group (:class:`~leading.data.store.ReplicatedTensorStore`); other heads have
+        no per-node state."""
+        if isinstance(self.prop, ImplicitPropagation):
+            n = self.prop.history.num_nodes
+            self.prop.history = PropagationHistory(num_nodes=n, store=ReplicatedTensorStore)
 
     def forward(self, h: Tensor, edge_index: Tensor, node_ids: Tensor) -> Tensor:
         if self.gnn is not None:

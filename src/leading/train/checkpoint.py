@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from leading.distributed import gather_objects, is_main, rank, world_size
 from leading.errors import ConfigError, DataError
 
 __all__ = [
@@ -74,11 +75,14 @@ def load_checkpoint(path: str | Path) -> dict[str, Any] | None:
     return state
 
 
-def fingerprint(config: Any, seed: int, num_nodes: int, num_edges: int) -> dict[str, Any]:
-    r"""What a checkpoint must agree on to be resumed: the :data:`STATE_SETTINGS`, the seed and
-    the graph's size, plus every other setting (for the list of changes)."""
+def fingerprint(config: Any, seed: int, num_nodes: int, num_edges: int,
+                world: int = 1) -> dict[str, Any]:
+    r"""What a checkpoint must agree on to be resumed: the :data:`STATE_SETTINGS`, the seed,
+    the graph's size and the number of processes, plus every other setting (for the list of
+    changes)."""
     values = config.to_dict() if hasattr(config, "to_dict") else dict(vars(config))
-    return {"settings": values, "seed": seed, "num_nodes": num_nodes, "num_edges": num_edges}
+    return {"settings": values, "seed": seed, "num_nodes": num_nodes, "num_edges": num_edges,
+            "world": world}
 
 
 def check_fingerprint(saved: dict[str, Any] | None, current: dict[str, Any],
@@ -91,8 +95,9 @@ def check_fingerprint(saved: dict[str, Any] | None, current: dict[str, Any],
         return []
     where = f"{path}: this checkpoint was written by another run"
     fix = ("; rerun with the checkpoint's settings, or without --resume, or with another --out")
-    for key, what in (("num_nodes", "nodes"), ("num_edges", "edges"), ("seed", "seed")):
-        if saved.get(key) != current[key]:
+    for key, what in (("num_nodes", "nodes"), ("num_edges", "edges"), ("seed", "seed"),
+                      ("world", "processes")):
+        if saved.get(key, 1 if key == "world" else None) != current[key]:
             raise ConfigError(f"{where} ({what} {saved.get(key)}, now {current[key]}){fix}")
     old, new = saved.get("settings", {}), current["settings"]
     differ = [k for k in STATE_SETTINGS if k in old and k in new and old[k] != new[k]]
@@ -136,34 +141,49 @@ class Checkpointed:
         return {
             **{k: getattr(self, k) for k in self._PLAIN_STATE},
             **{k: obj.state_dict() for k, obj in self._stateful().items()},
-            "sampler_rng": self.sampler.generator.get_state(),
             "gen": self.gen.get_state(),
-            "torch_rng": torch.get_rng_state(),
-            # dropout on a GPU draws from its own generators
-            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+            # what differs between the ranks of several processes, one entry per rank
+            "ranks": gather_objects(self.rank_state()),
             "fingerprint": self.fingerprint(),
+        }
+
+    def rank_state(self) -> dict[str, Any]:
+        r"""This process's own random generators (neighbour sampling, the batches' draws,
+        dropout on the CPU and on a GPU)."""
+        return {
+            "sampler_rng": self.sampler.generator.get_state(),
+            "rank_gen": self.rank_gen.get_state() if self.rank_gen is not self.gen else None,
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
         }
 
     def fingerprint(self) -> dict[str, Any]:
         r"""The run a checkpoint belongs to (:func:`~leading.train.checkpoint.fingerprint`)."""
         return fingerprint(self.cfg, self.seed, self.task.num_nodes,
-                           int(self.task.edge_index.size(1)))
+                           int(self.task.edge_index.size(1)), world_size())
 
     def load_state_dict(self, state: dict) -> None:
         for k in self._PLAIN_STATE:
             setattr(self, k, state[k] if k != "step_times" else state.get(k, []))
         for k, obj in self._stateful().items():
             obj.load_state_dict(state[k])
-        self.sampler.generator.set_state(state["sampler_rng"])
         self.gen.set_state(state["gen"])
-        torch.set_rng_state(state["torch_rng"])
-        if state.get("cuda_rng") is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        own = state["ranks"][rank()] if "ranks" in state else state  # older: one process
+        self.sampler.generator.set_state(own["sampler_rng"])
+        if own.get("rank_gen") is not None:
+            self.rank_gen.set_state(own["rank_gen"])
+        torch.set_rng_state(own["torch_rng"])
+        if own.get("cuda_rng") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(own["cuda_rng"])
 
     def save_checkpoint(self) -> None:
-        r"""Writes ``run_dir/checkpoint.pt`` (atomically) and the metrics so far."""
+        r"""Writes ``run_dir/checkpoint.pt`` (atomically) and the metrics so far (rank 0 of
+        several processes; every rank takes part in gathering the state)."""
         if self.run_dir is not None:
-            save_checkpoint(self.state_dict(), self.run_dir / "checkpoint.pt")
+            state = self.state_dict()
+            if not is_main():
+                return
+            save_checkpoint(state, self.run_dir / "checkpoint.pt")
             write_metrics(self.history, self.run_dir / "metrics.csv")
 
     def load_checkpoint(self) -> bool:

@@ -12,8 +12,9 @@ import torch
 from torch import Tensor
 
 from leading.data.store import NodeStore
+from leading.distributed import all_gather_rows
 
-__all__ = ["EmbeddingMemory", "MEMORY_DTYPES", "memory_dtype"]
+__all__ = ["EmbeddingMemory", "MEMORY_DTYPES", "ReplicatedMemory", "memory_dtype"]
 
 #: The storage types of the memory (``memory_dtype`` setting) and their torch dtypes.
 MEMORY_DTYPES: dict[str, torch.dtype] = {
@@ -216,3 +217,14 @@ class EmbeddingMemory(NodeStore):
             f"dtype={str(self.dtype).replace('torch.', '')}, filled={int(self.filled.sum())}, "
             f"step={self.step}{', pinned' if self.pinned else ''})"
         )
+
+
+class ReplicatedMemory(EmbeddingMemory):
+    r"""An :class:`EmbeddingMemory` kept identical on every rank of a process group: each
+    :meth:`write` is all-gathered (:func:`~leading.distributed.all_gather_rows`; every rank
+    calls it, in the same order) and every rank applies all of them, in rank order, so the
+    counters count every rank's encodings. For one process it is an :class:`EmbeddingMemory`."""
+
+    def write(self, ids: Tensor, values: Tensor, with_grad: bool = False) -> None:
+        ids, values = all_gather_rows(ids.reshape(-1), values)
+        super().write(ids, values, with_grad=with_grad)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from leading.distributed import shard
 from leading.graph.appnp import appnp_iterate
 from leading.graph.normalization import normalized_adjacency
 from leading.text.encoder import TextEncoder
@@ -109,7 +110,7 @@ class MemoryRefresh:
         r"""One step of pipeline 2; returns the ids it wrote (:obj:`None` when off)."""
         if self.size <= 0:
             return None
-        ids = self.next_ids()
+        ids = shard(self.next_ids())  # several processes: each encodes its part of them
         emb = encoder.encode_all(tokens, ids, batch_size=self.encode_batch_size, progress=False)
         memory.write(ids, emb, with_grad=False)
         return ids

@@ -36,13 +36,22 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from leading.errors import NumericalError
+from leading.distributed import (
+    TRAFFIC,
+    all_gather_rows,
+    average_gradients,
+    is_main,
+    rank,
+    shard,
+    world_size,
+)
 from leading.graph.head import build_head
 from leading.graph.sampler import NeighborSampler
 from leading.text.encoder import TextEncoder
 from leading.text.tokens import TokenizedTexts
 from leading.train.checkpoint import Checkpointed, write_metrics
-from leading.train.memory import EmbeddingMemory, memory_dtype
+from leading.train.memory import EmbeddingMemory, ReplicatedMemory, memory_dtype
+from leading.train.numerics import check_finite
 from leading.train.optim import build_optimizer
 from leading.train.refresh import MemoryRefresh
 from leading.train.result import TrainResult, peak_rss_mb
@@ -82,8 +91,12 @@ class Trainer(Checkpointed):
         seed: int = 0,
     ) -> None:
         n = task.num_nodes
+        # several processes (leading.distributed): a step's global batch is batch_size x world
+        self.world, self.rank = world_size(), rank()
+        batch = config.batch_size * self.world
+        sized = config if self.world == 1 else config.replace(batch_size=batch)
         # the size rule (leading.train.scale): the steps and the head see the resolved scope
-        self.scale = resolve_scale(config, n)
+        self.scale = resolve_scale(sized, n)
         if config.scope != self.scale.scope:
             config = config.replace(scope=self.scale.scope)
         task.set_epoch_budget(self.scale.targets_per_epoch)
@@ -95,18 +108,24 @@ class Trainer(Checkpointed):
         torch.manual_seed(seed)
         # The head, the memory and every index live on the encoder's device.
         self.device = encoder.device
-        self.memory = EmbeddingMemory(
+        self.memory = (EmbeddingMemory if self.world == 1 else ReplicatedMemory)(
             n, encoder.hidden_size, dtype=memory_dtype(config.memory_dtype), device=self.device,
             pin_memory="auto",
         )
         self.head = build_head(config, n, encoder.hidden_size, task.out_channels)
         self.model = nn.ModuleDict({"head": self.head, **task.build_modules(config)})
+        if self.world > 1:
+            self.head.replicate_history()
         self.model.to(self.device)
-        self.sampler = NeighborSampler(task.edge_index, n, config.fanouts, seed=seed)
+        # per rank: neighbour samples and the batches' own draws (link negatives); shared: the
+        # epoch order (gen), identical on every rank
+        rank_seed = seed + 104_729 * self.rank
+        self.sampler = NeighborSampler(task.edge_index, n, config.fanouts, seed=rank_seed)
         self.gen = torch.Generator().manual_seed(seed)
-        self.steps_per_epoch = -(-task.num_items() // config.batch_size)
+        self.rank_gen = self.gen if self.world == 1 else torch.Generator().manual_seed(rank_seed)
+        self.steps_per_epoch = -(-task.num_items() // batch)
         self.refresh = MemoryRefresh(
-            n, self.scale.refresh_size(config, self.steps_per_epoch), self.gen,
+            n, self.scale.refresh_size(sized, self.steps_per_epoch), self.gen,
             config.encode_batch_size,
         )
         self.optimizer, self.scheduler = build_optimizer(
@@ -159,12 +178,10 @@ class Trainer(Checkpointed):
     def training_step(self, batch: Any, with_lm: bool) -> float:
         r"""One step on :obj:`batch` (LM frozen and pipeline 2 off unless :obj:`with_lm`);
         accumulates gradients and returns the loss."""
-        targets, info = self.task.batch_targets(batch, self.gen)
+        targets, info = self.task.batch_targets(batch, self.rank_gen)
         node_ids, edge_index, pos, num_grad = self.computation_graph(targets)
         if with_lm:
             self.refresh(self.encoder, self.tokens, self.memory)
-        h = self.memory.read(node_ids)
-        if with_lm:
             self.encoder.train(self.cfg.lm_dropout)
             # Pipeline 1: only these rows carry gradient into the LM, every other row comes
             # from memory (neighbor decoupling); grad_hops != 0 widens them (GAS, coupled).
@@ -172,7 +189,11 @@ class Trainer(Checkpointed):
                 node_ids[:num_grad], torch.arange(num_grad, device=self.device)
             )
             h_grad = self.encoder.encode(self.tokens, grad_ids.cpu())
+            # written before the read: with several processes the write brings in every
+            # rank's fresh rows, so the other ranks' targets are read fresh too
             self.memory.write(grad_ids, h_grad, with_grad=True)
+        h = self.memory.read(node_ids)
+        if with_lm:
             h = h.index_put((grad_pos,), h_grad)
         self.model.train()
         loss = self.task.loss(self.head(h, edge_index, node_ids)[pos], info, self.model)
@@ -186,6 +207,7 @@ class Trainer(Checkpointed):
         r"""Clips, steps and zeroes the gradients; advances the LM's schedule with
         :obj:`with_lm`."""
         params = [p for g in self.optimizer.param_groups for p in g["params"]]
+        average_gradients(params)  # several processes: the mean over the ranks
         # the norm is also the check for non-finite gradients (no clipping with grad_clip 0)
         norm = torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip or float("inf"))
         self.check_finite("gradient norm", norm, with_lm)
@@ -195,23 +217,17 @@ class Trainer(Checkpointed):
             self.scheduler.step()
 
     def check_finite(self, what: str, value: Tensor, with_lm: bool) -> None:
-        r"""Stops the run with :class:`~leading.errors.NumericalError` on a non-finite
-        :obj:`value`, naming the step and the likely causes; the last checkpoint (the end of
-        the previous epoch) is left as it is."""
-        if bool(torch.isfinite(value).all()):
-            return
-        stage = f"LM epoch {self.epoch}" if with_lm else "head warm-up"
-        lrs = (f"--lr-lm {self.cfg.lr_lm:g}, --lr-head-finetune {self.cfg.lr_head_finetune:g}"
-               if with_lm else f"--lr-head {self.cfg.lr_head:g}")
-        kept = ""
-        if self.run_dir is not None and (self.run_dir / "checkpoint.pt").exists():
-            kept = (f" The last good checkpoint, {self.run_dir / 'checkpoint.pt'}, is kept: "
-                    "change the setting and rerun with --resume.")
-        raise NumericalError(
-            f"seed {self.seed}, {stage}, LM step {len(self.step_times) + 1 if with_lm else '-'}: "
-            f"the {what} is {float(value.detach().float().max())}. Likely causes: a learning "
-            f"rate too high ({lrs}) or an overflow in reduced precision (LM precision "
-            f"{self.encoder.precision}; try --precision fp32).{kept}"
+        r"""Stops the run on a non-finite :obj:`value` (:func:`~leading.train.numerics.
+        check_finite`); the last checkpoint (the previous epoch's) is left as it is."""
+        cfg = self.cfg
+        check_finite(
+            value, what, f"seed {self.seed}, " + (
+                f"LM epoch {self.epoch}, LM step {len(self.step_times) + 1}" if with_lm
+                else "head warm-up"),
+            (f"--lr-lm {cfg.lr_lm:g}, --lr-head-finetune {cfg.lr_head_finetune:g}" if with_lm
+             else f"--lr-head {cfg.lr_head:g}"),
+            getattr(self.encoder, "precision", "?"),
+            None if self.run_dir is None else self.run_dir / "checkpoint.pt",
         )
 
     # ---------------------------------------------------------- evaluation
@@ -280,7 +296,9 @@ class Trainer(Checkpointed):
 
     def lm_epoch(self, bar: tqdm | None = None) -> float:
         r"""One LM epoch over the task's batches; returns the mean loss."""
-        batches = self.task.epoch_batches(self.gen, self.cfg.batch_size)
+        batches = self.task.epoch_batches(self.gen, self.cfg.batch_size * self.world)
+        if self.world > 1:  # each rank trains on its part of every global batch
+            batches = [shard(b) for b in batches if b.size(-1) >= self.world]
         losses = []
         for i, batch in enumerate(batches):
             t0 = time.perf_counter()
@@ -324,11 +342,24 @@ class Trainer(Checkpointed):
 
     def prefill(self) -> None:
         r"""Fills the memory with one gradient-free pass over every node."""
+        ids = shard(torch.arange(self.task.num_nodes))  # several processes: a part each
         emb = self.encoder.encode_all(
-            self.tokens, batch_size=self.cfg.encode_batch_size, progress=self.cfg.progress,
-            desc="prefill memory",
+            self.tokens, None if self.world == 1 else ids, batch_size=self.cfg.encode_batch_size,
+            progress=self.cfg.progress, desc="prefill memory",
         )
-        self.memory.write(torch.arange(self.task.num_nodes), emb, with_grad=False)
+        self.memory.write(ids, emb, with_grad=False)
+
+    def encode_every_node(self, desc: str) -> Tensor:
+        r"""Every node's embedding :obj:`[N, d]` without gradient (several processes: each
+        encodes its part, the parts are gathered)."""
+        if self.world == 1:
+            return self.encoder.encode_all(self.tokens, batch_size=self.cfg.encode_batch_size,
+                                           progress=self.cfg.progress, desc=desc)
+        ids = shard(torch.arange(self.task.num_nodes))
+        part = self.encoder.encode_all(self.tokens, ids, batch_size=self.cfg.encode_batch_size,
+                                       progress=self.cfg.progress, desc=desc)
+        ids, rows = all_gather_rows(ids, part)
+        return rows.new_empty(self.task.num_nodes, rows.size(1)).index_copy_(0, ids, rows)
 
     def fit(self) -> TrainResult:
         r"""Runs (or, with ``resume``, continues) training and returns the best epoch's encoder,
@@ -349,6 +380,7 @@ class Trainer(Checkpointed):
             disable=not cfg.progress,
         )
         key = self.task.select_key
+        sent, steps = sum(TRAFFIC.values()), len(self.step_times)
         while self.epoch < cfg.lm_epochs and self.epoch - self.best["epoch"] < cfg.patience:
             self.epoch += 1
             before = self.memory.counters()
@@ -364,6 +396,9 @@ class Trainer(Checkpointed):
             bar.set_postfix(loss=f"{loss:.3f}", val=f"{row[key]:.3f}")
             self.save_checkpoint()
         bar.close()
+        if self.world > 1:  # bytes this rank sent per LM step (memory rows, gradients)
+            self.comm_bytes_per_step = (sum(TRAFFIC.values()) - sent) / max(
+                1, len(self.step_times) - steps)
         return self.finish()
 
     def finish(self) -> TrainResult:
@@ -372,14 +407,12 @@ class Trainer(Checkpointed):
         assert self.best is not None
         self.encoder.load_state_dict(self.best["encoder"])
         self.model.load_state_dict(self.best["model"])
-        emb = self.encoder.encode_all(
-            self.tokens, batch_size=self.cfg.encode_batch_size, progress=self.cfg.progress,
-            desc="encode (fine-tuned)",
-        )
+        emb = self.encode_every_node("encode (fine-tuned)")
         if self.cfg.refit_head:
             # The head was trained against a memory written while the LM moved; fit it again
             # (LM frozen, best validation epoch) on the final embeddings.
-            self.memory.write(torch.arange(self.task.num_nodes), emb, with_grad=False)
+            ids = shard(torch.arange(self.task.num_nodes))
+            self.memory.write(ids, emb[ids], with_grad=False)
             self.head_warmup()
         e2e = self.evaluate(emb)
         epochs = max(1, len(self.epoch_times))
@@ -396,8 +429,10 @@ class Trainer(Checkpointed):
             "refresh_batch_size": self.refresh_size,
             "steps_per_epoch": self.steps_per_epoch,
             "lm_epochs_run": len(self.epoch_times),
+            "processes": self.world,
+            "comm_bytes_per_step": getattr(self, "comm_bytes_per_step", 0.0),
         }
-        if self.run_dir is not None:
+        if self.run_dir is not None and is_main():
             write_metrics(self.history, self.run_dir / "metrics.csv")
             (self.run_dir / "checkpoint.pt").unlink(missing_ok=True)
         return TrainResult(self.encoder, emb, self.best["epoch"], self.history, stats, e2e)

