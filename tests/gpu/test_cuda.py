@@ -508,3 +508,16 @@ def test_auto_precision_on_cuda_is_bf16_where_native(
     torch.cuda.synchronize()
     assert_finite_history(res.history, 1)
     assert bool(torch.isfinite(res.embeddings).all())
+
+
+def test_seeded_block_leaves_the_callers_cuda_stream_alone():
+    from leading.seeding import seeded
+
+    torch.cuda.manual_seed(7)
+    before = torch.cuda.get_rng_state()
+    with seeded(0, "cuda"):
+        a = torch.rand(3, device="cuda")
+    assert torch.equal(torch.cuda.get_rng_state(), before)  # the caller's stream did not move
+    with seeded(0, "cuda"):
+        b = torch.rand(3, device="cuda")
+    assert torch.equal(a, b)  # the block's draws are the seed's
