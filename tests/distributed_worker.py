@@ -17,8 +17,9 @@ from tiny import tiny_config, tiny_graph  # noqa: E402
 
 from leading.data.splits import per_class_split  # noqa: E402
 from leading.distributed import init_distributed, rank, world_size  # noqa: E402
+from leading.errors import LeadingError  # noqa: E402
 from leading.text.encoder import TextEncoder  # noqa: E402
-from leading.train import LeadingTrainer  # noqa: E402
+from leading.train import LeadingTrainer, Trainer  # noqa: E402
 from leading.train.methods import method_overrides  # noqa: E402
 
 #: mode -> settings. ``equal``: the graph-less head, no dropout, full graph, so that two
@@ -30,9 +31,30 @@ MODES = {
     "banks": dict(scope="subgraph", pseudo_labels=0.5, epochs=2, patience=10,
                   refresh_batch_size=3, lm_dropout=True),
 }
+#: ``die`` / ``hang``: the ``banks`` run, whose rank 1 exits / stops answering at its second LM
+#: step (the other rank must fail with a clear message, not wait forever).
+MODES["die"] = MODES["hang"] = MODES["banks"]
+
+
+def fail_at_second_step(mode: str) -> None:
+    import os
+    import time
+
+    step = Trainer.training_step
+
+    def failing(self, batch, with_lm):
+        if with_lm and rank() == 1 and len(self.step_times) == 1:
+            if mode == "die":
+                os._exit(3)
+            time.sleep(600)
+        return step(self, batch, with_lm)
+
+    Trainer.training_step = failing
 
 
 def main(mode: str, out: str) -> None:
+    if mode in ("die", "hang"):
+        fail_at_second_step(mode)
     torch.use_deterministic_algorithms(True)
     torch.set_num_threads(1)
     init_distributed("cpu")
@@ -64,4 +86,8 @@ def main(mode: str, out: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    try:
+        main(sys.argv[1], sys.argv[2])
+    except LeadingError as e:  # as the command line reports it
+        print(f"leading: error: {e}", file=sys.stderr, flush=True)
+        sys.exit(2)

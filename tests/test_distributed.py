@@ -4,6 +4,7 @@ replicas stay identical, and two processes reproduce one process with the same g
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -12,14 +13,15 @@ import torch
 WORKER = Path(__file__).parent / "distributed_worker.py"
 
 
-def launch(mode: str, out: Path, nproc: int) -> None:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+def launch(mode: str, out: Path, nproc: int, **env_vars: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", **env_vars}
     cmd = [sys.executable, str(WORKER), mode, str(out)]
     if nproc > 1:
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
                f"--nproc-per-node={nproc}", *cmd[1:]]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 0 or mode in ("die", "hang"), done.stderr[-3000:]
+    return done
 
 
 def load(out: Path, mode: str, world: int, rank: int) -> dict:
@@ -77,6 +79,19 @@ def test_nproc_flag_relaunches_under_torchrun(tiny_config, tiny_dataset, lm_dir,
     assert "torch.distributed.run --standalone --nproc-per-node=2" in done.stderr
     assert (out / "results.json").exists() and (out / "seed_0" / "embeddings.pt").exists()
     assert done.stdout.count("wrote ") == 1  # rank 0 alone reports and writes
+
+
+@pytest.mark.parametrize("mode", ["die", "hang"])
+def test_a_rank_that_dies_or_hangs_stops_the_job_with_a_clear_error(tmp_path, mode):
+    start = time.monotonic()
+    done = launch(mode, tmp_path, 2, LEADING_DIST_TIMEOUT_S="5")
+    assert done.returncode != 0
+    assert time.monotonic() - start < 120, "the surviving rank waited too long"
+    if mode == "hang":  # rank 0 reaches the timeout and says so
+        assert "leading: error: rank 0 of 2: the " in done.stderr, done.stderr[-3000:]
+        assert "LEADING_DIST_TIMEOUT_S" in done.stderr and "--resume" in done.stderr
+    else:  # torchrun names the rank that died and stops the other
+        assert "exitcode" in done.stderr and "3" in done.stderr, done.stderr[-3000:]
 
 
 def test_checkpoint_of_another_number_of_processes_is_refused():

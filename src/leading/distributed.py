@@ -34,7 +34,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-from leading.errors import ConfigError
+from leading.errors import ConfigError, DistributedError
 
 __all__ = [
     "TRAFFIC",
@@ -53,6 +53,22 @@ __all__ = [
 #: :func:`average_gradients` (``"gradients"``), counted as the tensors handed to the
 #: collective (what a ring algorithm moves is about twice that for ``all_reduce``).
 TRAFFIC = {"rows": 0, "gradients": 0}
+
+
+def _collective(what: str, fn, *args) -> None:
+    r"""Runs one collective; a failure (a peer died, hung past the timeout, or the network
+    dropped) becomes a :class:`~leading.errors.DistributedError` naming this rank and what to
+    do."""
+    try:
+        fn(*args)
+    except (RuntimeError, ValueError) as e:
+        timeout = os.environ.get("LEADING_DIST_TIMEOUT_S", "1800")
+        raise DistributedError(
+            f"rank {rank()} of {world_size()}: the {what} failed ({str(e).splitlines()[0]}); "
+            f"another process died, hung for longer than the timeout ({timeout} s, "
+            "LEADING_DIST_TIMEOUT_S) or lost the network. Rerun the same command with "
+            "--resume to continue from the last checkpoint"
+        ) from None
 
 
 def world_size() -> int:
@@ -117,7 +133,7 @@ def all_gather_rows(ids: Tensor, values: Tensor) -> tuple[Tensor, Tensor]:
     device = send.device
     count = torch.tensor([ids.numel()], device=device)
     counts = [torch.zeros_like(count) for _ in range(size)]
-    dist.all_gather(counts, count)
+    _collective("gather of memory rows", dist.all_gather, counts, count)
     n = [int(c) for c in counts]
     top = max(n)
     pad_ids = torch.zeros(top, dtype=torch.long, device=device)
@@ -126,8 +142,8 @@ def all_gather_rows(ids: Tensor, values: Tensor) -> tuple[Tensor, Tensor]:
     pad_rows[: ids.numel()] = send
     all_ids = [torch.empty_like(pad_ids) for _ in range(size)]
     all_rows = [torch.empty_like(pad_rows) for _ in range(size)]
-    dist.all_gather(all_ids, pad_ids)
-    dist.all_gather(all_rows, pad_rows)
+    _collective("gather of memory rows", dist.all_gather, all_ids, pad_ids)
+    _collective("gather of memory rows", dist.all_gather, all_rows, pad_rows)
     TRAFFIC["rows"] += pad_ids.numel() * 8 + pad_rows.numel() * pad_rows.element_size()
     out_ids = torch.cat([t[:k] for t, k in zip(all_ids, n, strict=True)])
     out_rows = torch.cat([t[:k] for t, k in zip(all_rows, n, strict=True)]).to(dtype)
@@ -147,13 +163,13 @@ def average_gradients(params: Iterable[torch.nn.Parameter]) -> None:
         return
     device = params[0].device
     has = torch.tensor([p.grad is not None for p in params], dtype=torch.int32, device=device)
-    dist.all_reduce(has)  # which parameters have a gradient on some rank
+    _collective("gradient average", dist.all_reduce, has)  # which have a gradient somewhere
     params = [p for p, k in zip(params, has.tolist(), strict=True) if k > 0]
     if not params:
         return
     grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
     flat = torch.cat([g.reshape(-1) for g in grads])
-    dist.all_reduce(flat)
+    _collective("gradient average", dist.all_reduce, flat)
     TRAFFIC["gradients"] += flat.numel() * flat.element_size()
     flat /= size
     offset = 0
@@ -176,5 +192,5 @@ def gather_objects(obj: object) -> list:
     if size == 1:
         return [obj]
     out: list = [None] * size
-    dist.all_gather_object(out, obj)
+    _collective("gather of the checkpoint state", dist.all_gather_object, out, obj)
     return out

@@ -19,3 +19,7 @@ class ConfigError(LeadingError, ValueError):
 
 class NumericalError(LeadingError, FloatingPointError):
     """Training produced a non-finite loss or gradient."""
+
+
+class DistributedError(LeadingError, RuntimeError):
+    """A collective of several processes failed: a process died, hung or lost the network."""

@@ -118,3 +118,21 @@ def test_chunked_inference_equals_the_whole_graph_pass(graph, splits, make_encod
     monkeypatch.setattr(trainer, "PREDICT_CHUNK", 5)
     chunked = trainer.predict()
     torch.testing.assert_close(chunked, whole, atol=1e-6, rtol=1e-6)
+
+
+@pytest.mark.parametrize("full_graph_nodes", [20_000, 10])
+def test_head_warmup_validates_ten_times_on_a_large_graph(
+    graph, splits, make_encoder, monkeypatch, full_graph_nodes
+):
+    cfg = small_config(head_epochs=25, full_graph_nodes=full_graph_nodes)
+    trainer = LeadingTrainer(graph, splits, make_encoder(), cfg, seed=0)
+    calls = []
+    evaluate = LeadingTrainer.evaluate
+    monkeypatch.setattr(LeadingTrainer, "evaluate",
+                        lambda self, *a, **k: calls.append(1) or evaluate(self, *a, **k))
+    trainer.head_warmup()
+    # small: the start and every epoch; large (36 nodes > 10): the start, epochs 3, 6, ... 24
+    # and the last
+    assert len(calls) == (1 + 25 if full_graph_nodes > graph.num_nodes else 1 + 8 + 1)
+    assert [e for e in range(1, 26) if trainer.scale.validates_after(e, 25)] == (
+        list(range(1, 26)) if full_graph_nodes > graph.num_nodes else [*range(3, 25, 3), 25])

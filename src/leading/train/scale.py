@@ -18,7 +18,11 @@ and for a larger graph:
 * an LM epoch visits ``targets_per_epoch`` targets (none: 10,000), a fresh random subset each
   epoch, training nodes first;
 * pipeline 2 re-encodes at most ``refresh_batch_size`` (none: ``batch_size``) nodes per step,
-  the paper's equal pipelines, so that neither pipeline's cost per step grows with :math:`N`.
+  the paper's equal pipelines, so that neither pipeline's cost per step grows with :math:`N`;
+* the head warm-up validates :data:`WARMUP_CHECKS` times (every ``head_epochs / 10`` epochs and
+  after the last) instead of after every epoch: each validation is a whole-graph pass (the
+  head's MLP over every memory row, ``eval_steps`` propagation steps over every edge), about
+  5-10 s at 1M nodes on 2 CPU cores, so 100 of them would cost more than the training.
 
 Every quantity is then bounded per step, and whole-graph work (validation, pseudo-labels, the
 final encoding) happens only at epoch boundaries. ``grad_hops != 0`` (GAS, coupled training)
@@ -31,10 +35,12 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["DEFAULT_LARGE_TARGETS", "ScaleSettings", "resolve_scale"]
+__all__ = ["DEFAULT_LARGE_TARGETS", "WARMUP_CHECKS", "ScaleSettings", "resolve_scale"]
 
 #: Targets per LM epoch on graphs above ``full_graph_nodes`` when ``targets_per_epoch`` is none.
 DEFAULT_LARGE_TARGETS = 10_000
+#: Validations of the head warm-up on graphs above ``full_graph_nodes``.
+WARMUP_CHECKS = 10
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,8 @@ class ScaleSettings:
         targets_per_epoch (int, optional): Targets an LM epoch visits (:obj:`None`: all).
         refresh_cap (int, optional): Most nodes pipeline 2 re-encodes per step (:obj:`None`:
             no cap).
+        warmup_checks (int, optional): Validations during the head warm-up (:obj:`None`: after
+            every epoch).
     """
 
     num_nodes: int
@@ -55,6 +63,14 @@ class ScaleSettings:
     scope: str
     targets_per_epoch: int | None
     refresh_cap: int | None
+    warmup_checks: int | None = None
+
+    def validates_after(self, epoch: int, epochs: int) -> bool:
+        r"""Whether the head warm-up validates after its epoch :obj:`epoch` (1-based) of
+        :obj:`epochs`."""
+        if self.warmup_checks is None or epoch == epochs:
+            return True
+        return epoch % max(1, math.ceil(epochs / self.warmup_checks)) == 0
 
     def describe(self) -> str:
         r"""One line for the start-up log."""
@@ -88,4 +104,5 @@ def resolve_scale(cfg: Any, num_nodes: int) -> ScaleSettings:
     cap = None
     if large:
         cap = cfg.batch_size if cfg.refresh_batch_size is None else cfg.refresh_batch_size
-    return ScaleSettings(num_nodes, large, scope, targets or None, cap)
+    return ScaleSettings(num_nodes, large, scope, targets or None, cap,
+                         WARMUP_CHECKS if large else None)

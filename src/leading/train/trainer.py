@@ -285,9 +285,11 @@ class Trainer(Checkpointed):
         best_state = copy.deepcopy(self.model.state_dict())
         group = self.optimizer.param_groups[1]
         group["lr"] = self.cfg.lr_head
-        for _ in range(self.cfg.head_epochs):
+        for epoch in range(1, self.cfg.head_epochs + 1):
             self.training_step(self.task.warmup_batch(), with_lm=False)
             self.optimizer_step(with_lm=False)
+            if not self.scale.validates_after(epoch, self.cfg.head_epochs):
+                continue  # a large graph: a whole-graph validation every few epochs
             score = self.evaluate(parts=("valid",))[key]
             if score > best:
                 best, best_state = score, copy.deepcopy(self.model.state_dict())
