@@ -12,8 +12,8 @@ collectives by rank 0) and derived:
 
 * gradients: one ``all_reduce`` of every trainable parameter (4 bytes each);
 * memory rows: an ``all_gather`` of this rank's pipeline-1 rows (``B`` targets) and pipeline-2
-  rows (``R`` refreshed nodes), ``(B + R) x (8 + 4 d)`` bytes (an id and ``d`` floats), and the
-  propagation histories' rows of the sampled subgraph.
+  rows (its ``R / 2`` of the ``R`` refreshed nodes), ``(B + R / 2) x (8 + 4 d)`` bytes (an id
+  and ``d`` floats), and the propagation histories' rows of the sampled subgraph.
 """
 
 from __future__ import annotations
@@ -57,30 +57,40 @@ def main() -> None:
     p.add_argument("--targets", type=int, default=1024)
     p.add_argument("--batch", type=int, default=16, help="per process with 2 processes")
     p.add_argument("--out", default="benchmarks/results/distributed")
+    p.add_argument("--table-only", action="store_true", help="rewrite table.md from the JSON")
     args = p.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     lm = tiny_bert(Path(".cache"))
-    rows = [leading_run(args, lm, out / f"run_nproc{n}", n) for n in (1, 2)]
-    from transformers import AutoModel
+    path = out / "distributed.json"
+    if args.table_only:
+        doc = json.loads(path.read_text())
+    else:
+        rows = [leading_run(args, lm, out / f"run_nproc{n}", n) for n in (1, 2)]
+        from transformers import AutoModel
 
-    params = sum(p.numel() for p in AutoModel.from_pretrained(lm).parameters())
-    d = 64
-    derived = {"gradients_bytes": 4 * params,
-               "rows_bytes_pipelines": 2 * args.batch * (8 + 4 * d)}
-    doc = {"machine": machine_info(2), "args": vars(args), "lm_params": params,
-           "derived_per_step": derived, "rows": rows}
-    (out / "distributed.json").write_text(json.dumps(doc, indent=1))
+        params = sum(p.numel() for p in AutoModel.from_pretrained(lm).parameters())
+        doc = {"machine": machine_info(2), "args": vars(args), "lm_params": params,
+               "rows": rows}
+    two = doc["rows"][-1]
+    d, refresh = 64, int(two["refresh_batch_size"]) // 2
+    doc["derived_per_step"] = {
+        "gradients_bytes": 4 * doc["lm_params"],
+        "rows_bytes_pipelines": (two["batch_per_process"] + refresh) * (8 + 4 * d),
+    }
+    path.write_text(json.dumps(doc, indent=1))
+    derived = doc["derived_per_step"]
     lines = ["| processes x threads | batch / process | s/step (median) | s/epoch | peak RSS "
              "rank 0 (MB) | bytes sent / step (rank 0) |", "|---|---|---|---|---|---|"]
-    for r in rows:
+    for r in doc["rows"]:
         lines.append(f"| {r['nproc']} x {2 // r['nproc']} | {r['batch_per_process']} | "
                      f"{r['step_time_s']:.3f} | {r['epoch_time_s']:.1f} | "
                      f"{r['peak_rss_mb']:.0f} | {r.get('comm_bytes_per_step', 0):,.0f} |")
-    lines.append(f"\nDerived per step: gradients {derived['gradients_bytes']:,} bytes "
-                 f"({params:,} LM parameters x 4, plus the head's); memory rows "
-                 f"{derived['rows_bytes_pipelines']:,} bytes (pipelines 1 and 2) plus the "
-                 "histories' subgraph rows.")
+    lines.append(f"\nDerived per step and rank: gradients {derived['gradients_bytes']:,} bytes "
+                 f"({doc['lm_params']:,} LM parameters x 4, plus the head's); memory rows "
+                 f"{derived['rows_bytes_pipelines']:,} bytes ({two['batch_per_process']} "
+                 f"pipeline-1 and {refresh} pipeline-2 rows of 8 + 4 x {d} bytes) plus the "
+                 "propagation histories' subgraph rows.")
     (out / "table.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
