@@ -12,9 +12,9 @@ import time
 import pytest
 
 
-def leading(config_path, out, *extra):
+def leading(config_path, out, *extra, nproc=1):
     return [sys.executable, "-m", "leading", "run", "--config", str(config_path), "--out",
-            str(out), "--threads", "1", *extra]
+            str(out), "--threads", "1", "--nproc", str(nproc), *extra]
 
 
 def epochs_done(out) -> int:
@@ -35,9 +35,9 @@ def flat(tree, prefix="") -> dict:
     return out
 
 
-@pytest.mark.parametrize("task", ["node", "link"])
+@pytest.mark.parametrize(("task", "nproc"), [("node", 1), ("link", 1), ("node", 2)])
 def test_kill_9_mid_epoch_then_resume_gives_the_uninterrupted_figures(
-    task, tiny_config, tiny_dataset, lm_dir, tmp_path
+    task, nproc, tiny_config, tiny_dataset, lm_dir, tmp_path
 ):
     config = tmp_path / "config.yaml"
     changes = dict(epochs=6, patience=100, save_model=False)
@@ -48,28 +48,32 @@ def test_kill_9_mid_epoch_then_resume_gives_the_uninterrupted_figures(
     tiny_config(task=task, dataset=tiny_dataset, lm=lm_dir, **changes).save(config)
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
 
-    whole = subprocess.run(leading(config, tmp_path / "whole"), env=env, capture_output=True,
-                           text=True, timeout=300)
+    whole = subprocess.run(leading(config, tmp_path / "whole", nproc=nproc), env=env,
+                           capture_output=True, text=True, timeout=300)
     assert whole.returncode == 0, whole.stderr
 
     out = tmp_path / "killed"
-    proc = subprocess.Popen(leading(config, out), env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    # its own session: kill -9 reaches torchrun and every rank of --nproc 2 at once
+    proc = subprocess.Popen(leading(config, out, nproc=nproc), env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 300
         while epochs_done(out) < 2 and proc.poll() is None:  # epoch 2's checkpoint is written
             assert time.monotonic() < deadline
             time.sleep(0.01)
-        proc.send_signal(signal.SIGKILL)
-        assert proc.wait(timeout=30) == -signal.SIGKILL, "the run ended before it was killed"
+        alive = proc.poll() is None
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        assert alive, "the run ended before it was killed"
     finally:
-        proc.kill()
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
     killed_at = epochs_done(out)
     assert 2 <= killed_at < 6 and (out / "seed_0" / "checkpoint.pt").exists()
     assert not (out / "results.json").exists()
 
-    resumed = subprocess.run(leading(config, out, "--resume"), env=env, capture_output=True,
-                             text=True, timeout=300)
+    resumed = subprocess.run(leading(config, out, "--resume", nproc=nproc), env=env,
+                             capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     a = json.loads((tmp_path / "whole" / "results.json").read_text())["per_seed"][0]
     b = json.loads((out / "results.json").read_text())["per_seed"][0]
