@@ -34,6 +34,8 @@ MODES = {
 #: ``die`` / ``hang``: the ``banks`` run, whose rank 1 exits / stops answering at its second LM
 #: step (the other rank must fail with a clear message, not wait forever).
 MODES["die"] = MODES["hang"] = MODES["banks"]
+#: ``sharded``: the ``banks`` run with the memory split over the ranks (must give the same rows).
+MODES["sharded"] = dict(MODES["banks"], memory_layout="sharded")
 
 
 def fail_at_second_step(mode: str) -> None:
@@ -76,6 +78,7 @@ def main(mode: str, out: str) -> None:
         "encoder": {k: v.clone() for k, v in encoder.state_dict().items()},
         "embeddings": res.embeddings,
         "memory": trainer.memory.state_dict(),
+        "local_rows": trainer.memory.values.size(0),
         "e2e": res.e2e,
         "steps_per_epoch": trainer.steps_per_epoch,
     }

@@ -9,6 +9,7 @@ from leading.arguments import add_config_arguments, config_from_args, describe
 from leading.config import (
     GROUPS,
     LINK_METHODS,
+    MEMORY_LAYOUTS,
     METHODS,
     REFRESH_ORDERS,
     SCOPES,
@@ -293,6 +294,7 @@ def test_enumerated_fields_take_their_choices_from_the_registries():
         "glem_gnn": GNNS, "head": HEAD_KINDS, "scope": SCOPES, "link_decoder": DECODERS,
         "refresh_order": REFRESH_ORDERS, "backward_init": BACKWARD_INITS, "downstream": GNNS,
         "precision": PRECISIONS, "memory_dtype": tuple(MEMORY_DTYPES),
+        "memory_layout": MEMORY_LAYOUTS,
     }
     choices = {f.name: f.metadata["choices"] for f in FIELDS if "choices" in f.metadata}
     assert choices == {k: tuple(v) for k, v in expected.items()}

@@ -34,6 +34,7 @@ def runs(tmp_path_factory):
     launch("equal", out, 1)
     launch("equal", out, 2)
     launch("banks", out, 2)
+    launch("sharded", out, 2)
     return out
 
 
@@ -50,6 +51,20 @@ def test_replicas_hold_identical_banks_histories_and_models(runs):
     assert torch.equal(a["embeddings"], b["embeddings"])
     assert a["e2e"] == b["e2e"]
     assert a["losses"][1:] != b["losses"][1:]  # each rank trained on its own targets
+
+
+def test_sharded_bank_gives_the_rows_of_the_replicated_one(runs):
+    replicated = load(runs, "banks", 2, 0)
+    sharded = [load(runs, "sharded", 2, r) for r in (0, 1)]
+    assert replicated["local_rows"] == 36  # every row on every rank
+    assert [s["local_rows"] for s in sharded] == [18, 18]  # rank r: the ids i = r mod 2
+    for s in sharded:  # the same training, read from the owners: the same rows and model
+        for k, v in replicated["memory"].items():
+            assert torch.equal(torch.as_tensor(v), torch.as_tensor(s["memory"][k])), k
+        assert torch.equal(s["embeddings"], replicated["embeddings"])
+    assert sharded[0]["losses"][1:] == replicated["losses"][1:]  # rank 0's own targets
+    for k in ("x", "g"):
+        assert torch.equal(sharded[0]["history"][k], replicated["history"][k])
 
 
 def test_two_processes_equal_one_with_the_global_batch(runs):

@@ -41,6 +41,9 @@ MEMORY_DTYPES = ("fp32", "fp16", "bf16")
 #: cyclic: every node in turn (the paper's); influence: see :mod:`leading.train.refresh`.
 REFRESH_ORDERS = ("cyclic", "influence")
 
+#: With several processes: every rank holds the whole memory, or its share of the rows.
+MEMORY_LAYOUTS = ("replicated", "sharded")
+
 #: The groups of settings (key: title), in the order ``leading run --help`` shows them.
 GROUPS: dict[str, str] = {
     "data": "data", "lm": "language model", "training": "training", "head": "graph head",
@@ -179,6 +182,10 @@ class Config:
                              "training.")
     memory_dtype: str = _refresh("fp32", "Storage type of the embedding memory (fp16 / bf16 "
                                  "halve it; reads are float32).", choices=MEMORY_DTYPES)
+    memory_layout: str = _refresh("replicated", "With several processes: every rank holds every "
+                                  "memory row (replicated), or rank r only the rows of the ids "
+                                  "i = r mod W (sharded: banks larger than one host; reads are "
+                                  "gathered from the owners).", choices=MEMORY_LAYOUTS)
     alpha: float = _prop(0.1, "Teleport probability of APPNP propagation, in (0, 1].", gt=0, max=1)
     prop_steps: int = _prop(10, "Propagation steps L per training step.", min=1)
     forward_warm_start: bool = _prop(True, "Start the forward iteration from the previous "

@@ -39,6 +39,7 @@ from leading.errors import ConfigError, DistributedError
 __all__ = [
     "TRAFFIC",
     "all_gather_rows",
+    "all_sum",
     "average_gradients",
     "gather_objects",
     "init_distributed",
@@ -194,3 +195,12 @@ def gather_objects(obj: object) -> list:
     out: list = [None] * size
     _collective("gather of the checkpoint state", dist.all_gather_object, out, obj)
     return out
+
+
+def all_sum(values: list[int]) -> list[int]:
+    r"""The element-wise sum of :obj:`values` over the ranks (:obj:`values` for one process)."""
+    if world_size() == 1:
+        return list(values)
+    t = torch.tensor(values, dtype=torch.long)
+    _collective("sum of counters", dist.all_reduce, t)
+    return [int(v) for v in t]

@@ -12,9 +12,11 @@ import torch
 from torch import Tensor
 
 from leading.data.store import NodeStore
-from leading.distributed import all_gather_rows
+from leading.distributed import all_gather_rows, all_sum, rank, world_size
 
-__all__ = ["EmbeddingMemory", "MEMORY_DTYPES", "ReplicatedMemory", "memory_dtype"]
+__all__ = [
+    "EmbeddingMemory", "MEMORY_DTYPES", "ReplicatedMemory", "ShardedMemory", "memory_dtype",
+]
 
 #: The storage types of the memory (``memory_dtype`` setting) and their torch dtypes.
 MEMORY_DTYPES: dict[str, torch.dtype] = {
@@ -228,3 +230,75 @@ class ReplicatedMemory(EmbeddingMemory):
     def write(self, ids: Tensor, values: Tensor, with_grad: bool = False) -> None:
         ids, values = all_gather_rows(ids.reshape(-1), values)
         super().write(ids, values, with_grad=with_grad)
+
+
+class ShardedMemory(EmbeddingMemory):
+    r"""An :class:`EmbeddingMemory` split over the ranks of a process group: rank :math:`r`
+    of :math:`W` holds the rows of the node ids :math:`i \equiv r \pmod W` (about
+    :math:`N / W` rows each), for banks larger than one host (papers100M: 111M x 384 x 2 bytes
+    = 85 GB in fp16).
+
+    Every rank calls every method in the same order (they are collectives). :meth:`write`
+    all-gathers the written rows and each rank keeps its own; :meth:`read` all-gathers the
+    requested ids, each owner answers for its rows and the answers are all-gathered. Every
+    rank receives every answer, which is simple but not the all-to-all exchange that would
+    send each rank only its own rows. :meth:`state_dict` gathers the full :math:`N` rows, in
+    the format of :class:`EmbeddingMemory`, so checkpoints are interchangeable with it. For one
+    process it is an :class:`EmbeddingMemory`.
+    """
+
+    def __init__(self, num_nodes: int, dim: int, dtype: torch.dtype | str = torch.float32,
+                 device: torch.device | str = "cpu", pin_memory: bool | str = False) -> None:
+        self.world, self.rank = world_size(), rank()
+        super().__init__(len(range(self.rank, int(num_nodes), self.world)), dim, dtype, device,
+                         pin_memory)
+        self.local_rows = self.num_nodes
+        self.num_nodes = int(num_nodes)
+
+    def _fetch(self, ids: Tensor, rows_of) -> Tensor:
+        r"""``rows_of(local ids)`` for the global :obj:`ids` of this rank's request, whichever
+        ranks own them."""
+        ids = ids.reshape(-1).cpu()
+        asked, _ = all_gather_rows(ids, torch.zeros(ids.numel(), 1))
+        mine = asked.unique()
+        mine = mine[mine % self.world == self.rank]
+        got, rows = all_gather_rows(mine, rows_of(mine // self.world).float().cpu())
+        order = got.argsort()
+        return rows[order][torch.searchsorted(got[order], ids)]
+
+    def read(self, ids: Tensor) -> Tensor:
+        return self._fetch(ids, super().read).to(self.device)
+
+    def write(self, ids: Tensor, values: Tensor, with_grad: bool = False) -> None:
+        ids, values = all_gather_rows(ids.reshape(-1).cpu(), values)
+        keep = ids % self.world == self.rank
+        super().write(ids[keep] // self.world, values[keep.to(values.device)], with_grad)
+
+    def staleness(self, ids: Tensor | None = None) -> Tensor:
+        ids = torch.arange(self.num_nodes) if ids is None else ids
+        last = self._fetch(ids, lambda local: self.last_write[local].view(-1, 1))
+        last = last.view(-1).long()
+        return torch.where(last >= 0, self.step - last, torch.full_like(last, -1))
+
+    def counters(self) -> dict[str, int]:
+        g, f = all_sum([int(self.grad_encodings.sum()), int(self.free_encodings.sum())])
+        return {"with_grad": g, "without_grad": f, "total": g + f}
+
+    def state_dict(self) -> dict[str, Tensor | int]:
+        ids = torch.arange(self.num_nodes)
+        full = {k: self._fetch(ids, lambda local, k=k: getattr(self, k)[local].view(-1, 1))
+                .view(-1).to(getattr(self, k).dtype)
+                for k in ("filled", "last_write", "grad_encodings", "free_encodings")}
+        values = self._fetch(ids, lambda local: self.values[local]).to(self.dtype)
+        return {"values": values, **full, "step": self.step}
+
+    def load_state_dict(self, state: dict) -> None:
+        own = torch.arange(self.rank, self.num_nodes, self.world)
+        if tuple(state["values"].shape) != (self.num_nodes, self.dim):
+            raise ValueError(
+                f"memory checkpoint has shape {list(state['values'].shape)}, "
+                f"expected [{self.num_nodes}, {self.dim}]"
+            )
+        for k in ("values", "filled", "last_write", "grad_encodings", "free_encodings"):
+            getattr(self, k).copy_(state[k][own])
+        self.step = int(state["step"])

@@ -50,7 +50,7 @@ from leading.graph.sampler import NeighborSampler
 from leading.text.encoder import TextEncoder
 from leading.text.tokens import TokenizedTexts
 from leading.train.checkpoint import Checkpointed, write_metrics
-from leading.train.memory import EmbeddingMemory, ReplicatedMemory, memory_dtype
+from leading.train.memory import EmbeddingMemory, ReplicatedMemory, ShardedMemory, memory_dtype
 from leading.train.numerics import check_finite
 from leading.train.optim import build_optimizer
 from leading.train.refresh import MemoryRefresh
@@ -108,7 +108,8 @@ class Trainer(Checkpointed):
         torch.manual_seed(seed)
         # The head, the memory and every index live on the encoder's device.
         self.device = encoder.device
-        self.memory = (EmbeddingMemory if self.world == 1 else ReplicatedMemory)(
+        layout = {"replicated": ReplicatedMemory, "sharded": ShardedMemory}
+        self.memory = (EmbeddingMemory if self.world == 1 else layout[config.memory_layout])(
             n, encoder.hidden_size, dtype=memory_dtype(config.memory_dtype), device=self.device,
             pin_memory="auto",
         )
