@@ -87,7 +87,7 @@ from leading.text.encoder import TextEncoder
 from leading.train.checkpoint import load_checkpoint, save_checkpoint
 from leading.train.methods import method_overrides
 from leading.train.node import LeadingTrainer
-from leading.train.trainer import TrainResult, peak_rss_mb
+from leading.train.result import TrainResult, peak_rss_mb
 
 __all__ = ["GlemTrainer", "pseudo_label"]
 

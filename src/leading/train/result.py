@@ -3,18 +3,43 @@ r"""What a fine-tuning run returns, and the cost figures it reports."""
 from __future__ import annotations
 
 import resource
+import statistics
 from dataclasses import dataclass, field
+from typing import Any
 
 from torch import Tensor
 
 from leading.text.encoder import TextEncoder
 
-__all__ = ["TrainResult", "peak_rss_mb"]
+__all__ = ["TrainResult", "cost_stats", "peak_rss_mb"]
 
 
 def peak_rss_mb() -> float:
     r"""Peak resident set size of this process so far, in MB (Linux reports KB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def cost_stats(trainer: Any) -> dict[str, Any]:
+    r"""The cost figures of a finished :class:`~leading.train.trainer.Trainer` run, per LM epoch:
+    time (the epoch, and the median step: sampling, encoding, head, backward, optimiser,
+    pipeline 2; the epoch also holds its set-up, pseudo-labels and the target draw), peak RSS,
+    LM encodings per target and per node, pipeline 2's size, processes and bytes sent."""
+    epochs = max(1, len(trainer.epoch_times))
+    enc = sum(trainer.epoch_encodings) / epochs
+    grad = sum(trainer.epoch_grad_encodings) / epochs
+    steps = trainer.step_times
+    return {
+        "epoch_time_s": sum(trainer.epoch_times) / epochs,
+        "step_time_s": statistics.median(steps) if steps else None,
+        "peak_rss_mb": peak_rss_mb(),
+        **trainer.task.stats(enc, grad),
+        "encodings_per_node_per_epoch": enc / trainer.task.num_nodes,
+        "refresh_batch_size": trainer.refresh_size,
+        "steps_per_epoch": trainer.steps_per_epoch,
+        "lm_epochs_run": len(trainer.epoch_times),
+        "processes": trainer.world,
+        "comm_bytes_per_step": getattr(trainer, "comm_bytes_per_step", 0.0),
+    }
 
 
 @dataclass

@@ -26,7 +26,6 @@ between node classification and link prediction.
 from __future__ import annotations
 
 import copy
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -54,7 +53,7 @@ from leading.train.memory import EmbeddingMemory, ReplicatedMemory, ShardedMemor
 from leading.train.numerics import check_finite
 from leading.train.optim import build_optimizer
 from leading.train.refresh import MemoryRefresh
-from leading.train.result import TrainResult, peak_rss_mb
+from leading.train.result import TrainResult, cost_stats
 from leading.train.scale import resolve_scale
 from leading.train.task import Task
 
@@ -418,23 +417,7 @@ class Trainer(Checkpointed):
             self.memory.write(ids, emb[ids], with_grad=False)
             self.head_warmup()
         e2e = self.evaluate(emb)
-        epochs = max(1, len(self.epoch_times))
-        enc = sum(self.epoch_encodings) / epochs
-        grad = sum(self.epoch_grad_encodings) / epochs
-        stats = {
-            "epoch_time_s": sum(self.epoch_times) / epochs,
-            # the median step (sampling, encoding, head, backward, optimiser, pipeline 2); the
-            # epoch time also holds the epoch's set-up (pseudo-labels, target draw)
-            "step_time_s": statistics.median(self.step_times) if self.step_times else None,
-            "peak_rss_mb": peak_rss_mb(),
-            **self.task.stats(enc, grad),
-            "encodings_per_node_per_epoch": enc / self.task.num_nodes,
-            "refresh_batch_size": self.refresh_size,
-            "steps_per_epoch": self.steps_per_epoch,
-            "lm_epochs_run": len(self.epoch_times),
-            "processes": self.world,
-            "comm_bytes_per_step": getattr(self, "comm_bytes_per_step", 0.0),
-        }
+        stats = cost_stats(self)
         if self.run_dir is not None and is_main():
             write_metrics(self.history, self.run_dir / "metrics.csv")
             (self.run_dir / "checkpoint.pt").unlink(missing_ok=True)
