@@ -84,7 +84,7 @@ from leading.eval.downstream import (
     torch_num_threads,
 )
 from leading.text.encoder import TextEncoder
-from leading.train.checkpoint import load_checkpoint, save_checkpoint
+from leading.train.checkpoint import load_checkpoint, save_checkpoint, write_metrics
 from leading.train.methods import method_overrides
 from leading.train.node import LeadingTrainer
 from leading.train.result import TrainResult, peak_rss_mb
@@ -259,7 +259,7 @@ class GlemTrainer:
             self._save_state(i + 1)
         e2e = {k: v for k, v in self.history[-1].items() if k.endswith("_acc")}
         if self.run_dir is not None:
-            self._write_metrics()
+            write_metrics(self.lm_rows, self.run_dir / "metrics.csv")
             (self.run_dir / "glem_state.pt").unlink(missing_ok=True)
         return TrainResult(self.encoder, self.emb, self.best_epoch, self.history, self._stats(),
                            e2e)
@@ -305,12 +305,3 @@ class GlemTrainer:
             "lm_time_s": sum(h["time_s"] for h in self.history if h["model"] == "lm"),
             "gnn_time_s": sum(h["time_s"] for h in self.history if h["model"] == "gnn"),
         }
-
-    def _write_metrics(self) -> None:
-        assert self.run_dir is not None
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        keys = list(self.lm_rows[0])
-        lines = [",".join(keys)]
-        lines += [",".join(f"{r[k]:.6g}" if isinstance(r[k], float) else str(r[k]) for k in keys)
-                  for r in self.lm_rows]
-        (self.run_dir / "metrics.csv").write_text("\n".join(lines) + "\n")

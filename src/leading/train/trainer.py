@@ -413,8 +413,8 @@ class Trainer(Checkpointed):
         if self.cfg.refit_head:
             # The head was trained against a memory written while the LM moved; fit it again
             # (LM frozen, best validation epoch) on the final embeddings.
-            ids = shard(torch.arange(self.task.num_nodes))
-            self.memory.write(ids, emb[ids], with_grad=False)
+            ids = shard(torch.arange(self.task.num_nodes))  # one process: every node
+            self.memory.write(ids, emb if self.world == 1 else emb[ids], with_grad=False)
             self.head_warmup()
         e2e = self.evaluate(emb)
         stats = cost_stats(self)
