@@ -18,8 +18,11 @@ from tiny import tiny_config, tiny_graph  # noqa: E402
 from leading.data.splits import per_class_split  # noqa: E402
 from leading.distributed import init_distributed, rank, world_size  # noqa: E402
 from leading.errors import LeadingError  # noqa: E402
+from leading.eval import DownstreamConfig  # noqa: E402
+from leading.fsdp import is_sharded, to_full  # noqa: E402
 from leading.text.encoder import TextEncoder  # noqa: E402
 from leading.train import LeadingTrainer, Trainer  # noqa: E402
+from leading.train.glem import GlemTrainer  # noqa: E402
 from leading.train.methods import method_overrides  # noqa: E402
 
 #: mode -> settings. ``equal``: the graph-less head, no dropout, full graph, so that two
@@ -36,6 +39,13 @@ MODES = {
 MODES["die"] = MODES["hang"] = MODES["banks"]
 #: ``sharded``: the ``banks`` run with the memory split over the ranks (must give the same rows).
 MODES["sharded"] = dict(MODES["banks"], memory_layout="sharded")
+#: ``fsdp``: the ``banks`` run with the LM sharded over the ranks (FSDP) and checkpoints written
+#: to OUT_DIR/fsdp_run; ``fsdp_die``: the same in OUT_DIR/fsdp_killed, every rank exiting at the
+#: start of LM epoch 2; ``fsdp_resume``: that run resumed from its checkpoint of epoch 1.
+MODES["fsdp"] = MODES["fsdp_die"] = MODES["fsdp_resume"] = dict(MODES["banks"], fsdp=True)
+#: ``glem``: GLEM (one EM round) whose LM steps run data parallel, in OUT_DIR/glem_run.
+MODES["glem"] = dict(method="glem", epochs=2, glem_lm_epochs=1, glem_rounds=1,
+                     glem_pseudo_ratio=0.5, lr_lm=1e-3, lr_head_finetune=1e-2, patience=10)
 
 
 def fail_at_second_step(mode: str) -> None:
@@ -54,9 +64,24 @@ def fail_at_second_step(mode: str) -> None:
     Trainer.training_step = failing
 
 
+def exit_at_second_epoch() -> None:
+    import os
+
+    epoch = Trainer.lm_epoch
+
+    def exiting(self, bar=None):
+        if self.epoch == 2:
+            os._exit(3)
+        return epoch(self, bar)
+
+    Trainer.lm_epoch = exiting
+
+
 def main(mode: str, out: str) -> None:
     if mode in ("die", "hang"):
         fail_at_second_step(mode)
+    if mode == "fsdp_die":
+        exit_at_second_epoch()
     torch.use_deterministic_algorithms(True)
     torch.set_num_threads(1)
     init_distributed("cpu")
@@ -67,15 +92,30 @@ def main(mode: str, out: str) -> None:
     graph = tiny_graph()
     splits = per_class_split(graph.y, 4, 9, 9, seed=0)
     batch = 4 // world_size() if mode == "equal" else 4
-    cfg = tiny_config(**MODES[mode], batch_size=batch)
+    cfg = tiny_config(**MODES[mode], batch_size=batch, resume=mode == "fsdp_resume")
+    run_dir = Path(out) / ("fsdp_run" if mode == "fsdp" else "fsdp_killed") if cfg.fsdp else None
+    if mode == "glem":
+        run_dir = Path(out) / "glem_run"
     encoder = TextEncoder(make_tiny_bert(len(tokenizer), seed=3, dtype=torch.float32),
                           tokenizer, "mean", 16, bf16=False)
-    trainer = LeadingTrainer(graph, splits, encoder, cfg, seed=1)
+    if mode == "glem":
+        gnn = DownstreamConfig(epochs=30, patience=10, num_threads=1)
+        glem = GlemTrainer(graph, splits, encoder, cfg, run_dir, seed=1, gnn_config=gnn)
+        res = glem.fit()
+        state = {"history": [{k: v for k, v in row.items() if k != "time_s"}
+                             for row in res.history],
+                 "pseudo": [(step, ids, labels) for step, ids, labels, _ in glem.pseudo],
+                 "encoder": encoder.state_dict(), "embeddings": res.embeddings}
+        torch.save(state, Path(out) / f"{mode}_w{world_size()}_r{rank()}.pt")
+        return
+    trainer = LeadingTrainer(graph, splits, encoder, cfg, run_dir, seed=1)
     res = trainer.fit()
     state = {
         "world": world_size(),
         "losses": [row["train_loss"] for row in res.history],
-        "encoder": {k: v.clone() for k, v in encoder.state_dict().items()},
+        "encoder": to_full(encoder.state_dict()),
+        "lm_local_numel": sum(p.to_local().numel() if is_sharded(p) else p.numel()
+                              for p in encoder.parameters()),
         "embeddings": res.embeddings,
         "memory": trainer.memory.state_dict(),
         "local_rows": trainer.memory.values.size(0),

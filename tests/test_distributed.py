@@ -20,7 +20,7 @@ def launch(mode: str, out: Path, nproc: int, **env_vars: str) -> subprocess.Comp
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
                f"--nproc-per-node={nproc}", *cmd[1:]]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0 or mode in ("die", "hang"), done.stderr[-3000:]
+    assert done.returncode == 0 or mode in ("die", "hang", "fsdp_die"), done.stderr[-3000:]
     return done
 
 
@@ -35,6 +35,10 @@ def runs(tmp_path_factory):
     launch("equal", out, 2)
     launch("banks", out, 2)
     launch("sharded", out, 2)
+    launch("fsdp", out, 2)
+    assert launch("fsdp_die", out, 2).returncode != 0
+    launch("fsdp_resume", out, 2)
+    launch("glem", out, 2)
     return out
 
 
@@ -67,6 +71,54 @@ def test_sharded_bank_gives_the_rows_of_the_replicated_one(runs):
         assert torch.equal(sharded[0]["history"][k], replicated["history"][k])
 
 
+def test_fsdp_shards_the_lm_and_trains_as_the_replicated_run(runs):
+    replicated = load(runs, "banks", 2, 0)
+    fsdp = [load(runs, "fsdp", 2, r) for r in (0, 1)]
+    total = replicated["lm_local_numel"]  # every parameter on every rank
+    local = [f["lm_local_numel"] for f in fsdp]
+    assert sum(local) == total and max(local) < 0.51 * total  # about half each
+    # the same training: FSDP's reduce-scatter sums the gradients in another order
+    assert fsdp[0]["losses"][1:] == pytest.approx(replicated["losses"][1:], abs=1e-6)
+    for k, v in replicated["encoder"].items():
+        torch.testing.assert_close(fsdp[0]["encoder"][k], v, atol=1e-6, rtol=1e-5)
+        assert torch.equal(fsdp[0]["encoder"][k], fsdp[1]["encoder"][k]), k
+    torch.testing.assert_close(fsdp[0]["embeddings"], replicated["embeddings"], atol=1e-5,
+                               rtol=1e-4)
+    assert torch.equal(fsdp[0]["embeddings"], fsdp[1]["embeddings"])
+    for k, v in replicated["memory"].items():  # the bank is replicated still
+        if k == "values":
+            torch.testing.assert_close(fsdp[1]["memory"][k], v, atol=1e-5, rtol=1e-4)
+        else:
+            assert torch.equal(torch.as_tensor(fsdp[1]["memory"][k]), torch.as_tensor(v)), k
+
+
+def test_fsdp_run_killed_then_resumed_equals_the_uninterrupted_one(runs):
+    assert not (runs / "fsdp_killed" / "checkpoint.pt").exists()  # finished, then removed
+    for r in (0, 1):
+        whole, resumed = load(runs, "fsdp", 2, r), load(runs, "fsdp_resume", 2, r)
+        # epoch 2 trained after the resume; epoch 1's row is rank 0's, from the checkpoint
+        assert resumed["losses"][2:] == whole["losses"][2:]
+        assert resumed["losses"][1] == load(runs, "fsdp", 2, 0)["losses"][1]
+        for k, v in whole["encoder"].items():
+            assert torch.equal(resumed["encoder"][k], v), k
+        assert torch.equal(resumed["embeddings"], whole["embeddings"])
+        assert resumed["e2e"] == whole["e2e"]
+
+
+def test_glem_with_two_processes_hands_the_same_pseudo_labels_to_every_rank(runs):
+    a, b = load(runs, "glem", 2, 0), load(runs, "glem", 2, 1)
+    assert [row["model"] for row in a["history"]] == ["lm", "gnn", "lm", "gnn"]
+    assert a["history"] == b["history"]  # every step's figures (but its time)
+    assert [s for s, _, _ in a["pseudo"]] == ["gnn0->lm1", "lm1->gnn1"]
+    for (_, ids_a, lab_a), (_, ids_b, lab_b) in zip(a["pseudo"], b["pseudo"], strict=True):
+        assert ids_a.numel() > 0 and torch.equal(ids_a, ids_b) and torch.equal(lab_a, lab_b)
+    for k, v in a["encoder"].items():
+        assert torch.equal(v, b["encoder"][k]), k
+    assert torch.equal(a["embeddings"], b["embeddings"])
+    run = runs / "glem_run"  # rank 0 wrote the metrics; the step state of a finished run is gone
+    assert (run / "metrics.csv").exists() and not (run / "glem_state.pt").exists()
+
+
 def test_two_processes_equal_one_with_the_global_batch(runs):
     one = load(runs, "equal", 1, 0)
     two = [load(runs, "equal", 2, r) for r in (0, 1)]
@@ -81,9 +133,11 @@ def test_two_processes_equal_one_with_the_global_batch(runs):
     assert two[0]["e2e"] == pytest.approx(one["e2e"])
 
 
-def test_nproc_flag_relaunches_under_torchrun(tiny_config, tiny_dataset, lm_dir, tmp_path):
+@pytest.mark.parametrize("fsdp", [False, True])
+def test_nproc_flag_relaunches_under_torchrun(tiny_config, tiny_dataset, lm_dir, tmp_path, fsdp):
     config = tmp_path / "run.yaml"
-    tiny_config(dataset=tiny_dataset, lm=lm_dir, save_model=False).save(config)
+    cfg = tiny_config(dataset=tiny_dataset, lm=lm_dir, save_model=fsdp, fsdp=fsdp)
+    cfg.save(config)
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     out = tmp_path / "out"
     done = subprocess.run(
@@ -94,6 +148,14 @@ def test_nproc_flag_relaunches_under_torchrun(tiny_config, tiny_dataset, lm_dir,
     assert "torch.distributed.run --standalone --nproc-per-node=2" in done.stderr
     assert (out / "results.json").exists() and (out / "seed_0" / "embeddings.pt").exists()
     assert done.stdout.count("wrote ") == 1  # rank 0 alone reports and writes
+    if fsdp:  # the sharded LM was gathered and saved whole: it gives the final embeddings
+        from leading.data.datasets import load_dataset
+        from leading.text.encoder import TextEncoder
+
+        enc = TextEncoder.from_pretrained(out / "seed_0" / "model", cfg.pooling, cfg.max_length)
+        emb = enc.encode_all(enc.tokenize(load_dataset(tiny_dataset).texts), progress=False)
+        saved = torch.load(out / "seed_0" / "embeddings.pt")
+        torch.testing.assert_close(emb, saved, atol=1e-5, rtol=1e-4)
 
 
 @pytest.mark.parametrize("mode", ["die", "hang"])

@@ -212,6 +212,10 @@ class Config:
     nproc: int = _out(1, "Processes on this machine: N > 1 relaunches the run under torchrun "
                       "(data parallel on torch.distributed; gloo on CPU, nccl with one GPU "
                       "per process).", min=1)
+    fsdp: bool = _out(False, "With several processes: shard the LM's parameters, gradients and "
+                      "optimizer state over them (FSDP2, one unit per transformer block), for an "
+                      "LM that does not fit one device; the head and the memory are unchanged. "
+                      "Not with LoRA or GLEM.")
     progress: bool = _out(True, "Show progress bars.")
     resume: bool = _out(False, "Skip finished seeds and resume from checkpoints in out_dir.")
     save_model: bool = _out(True, "Save the fine-tuned LM and head of every seed.")

@@ -39,7 +39,9 @@ from leading.errors import ConfigError, DistributedError
 __all__ = [
     "TRAFFIC",
     "all_gather_rows",
+    "all_max",
     "all_sum",
+    "broadcast",
     "average_gradients",
     "gather_objects",
     "init_distributed",
@@ -70,6 +72,14 @@ def _collective(what: str, fn, *args) -> None:
             "LEADING_DIST_TIMEOUT_S) or lost the network. Rerun the same command with "
             "--resume to continue from the last checkpoint"
         ) from None
+
+
+def _comm_device() -> torch.device:
+    r"""Where the tensors of a collective live: the current GPU for ``nccl``, else the CPU
+    (``gloo``); the functions here move their inputs there and their results back."""
+    if dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
 
 
 def world_size() -> int:
@@ -129,9 +139,10 @@ def all_gather_rows(ids: Tensor, values: Tensor) -> tuple[Tensor, Tensor]:
         return ids, values
     values = values.detach()
     dtype = values.dtype
-    # gloo moves float32 (not every rank's backend has bf16 / fp16 collectives)
-    send = values.float() if values.device.type == "cpu" else values
-    device = send.device
+    device = _comm_device()
+    send = values.to(device)
+    if device.type == "cpu":  # gloo moves float32 (it has no bf16 / fp16 collectives)
+        send = send.float()
     count = torch.tensor([ids.numel()], device=device)
     counts = [torch.zeros_like(count) for _ in range(size)]
     _collective("gather of memory rows", dist.all_gather, counts, count)
@@ -155,28 +166,32 @@ def average_gradients(params: Iterable[torch.nn.Parameter]) -> None:
     r"""Replaces every gradient by its mean over the ranks (one flat ``all_reduce``). A
     parameter without a gradient on every rank keeps none (so an optimizer skips it as in one
     process: a frozen LM during the head warm-up); one with a gradient on some ranks gets the
-    mean with zeros for the others. Nothing happens for one process."""
+    mean with zeros for the others. Parameters sharded by FSDP (:mod:`leading.fsdp`) are
+    left alone: FSDP averages their gradients in its backward (reduce-scatter). Nothing happens
+    for one process."""
     size = world_size()
     if size == 1:
         return
-    params = [p for p in params if p.requires_grad]
+    from torch.distributed.tensor import DTensor
+
+    params = [p for p in params if p.requires_grad and not isinstance(p, DTensor)]
     if not params:
         return
-    device = params[0].device
+    device = _comm_device()
     has = torch.tensor([p.grad is not None for p in params], dtype=torch.int32, device=device)
     _collective("gradient average", dist.all_reduce, has)  # which have a gradient somewhere
     params = [p for p, k in zip(params, has.tolist(), strict=True) if k > 0]
     if not params:
         return
     grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-    flat = torch.cat([g.reshape(-1) for g in grads])
+    flat = torch.cat([g.reshape(-1) for g in grads]).to(device)
     _collective("gradient average", dist.all_reduce, flat)
     TRAFFIC["gradients"] += flat.numel() * flat.element_size()
     flat /= size
     offset = 0
     for p, g in zip(params, grads, strict=True):
         n = g.numel()
-        p.grad = flat[offset: offset + n].view_as(p).clone()
+        p.grad = flat[offset: offset + n].view_as(p).to(p.device, copy=True)
         offset += n
 
 
@@ -201,6 +216,25 @@ def all_sum(values: list[int]) -> list[int]:
     r"""The element-wise sum of :obj:`values` over the ranks (:obj:`values` for one process)."""
     if world_size() == 1:
         return list(values)
-    t = torch.tensor(values, dtype=torch.long)
+    t = torch.tensor(values, dtype=torch.long, device=_comm_device())
     _collective("sum of counters", dist.all_reduce, t)
     return [int(v) for v in t]
+
+
+def all_max(value: int) -> int:
+    r"""The largest :obj:`value` over the ranks (:obj:`value` for one process)."""
+    if world_size() == 1:
+        return int(value)
+    t = torch.tensor([int(value)], dtype=torch.long, device=_comm_device())
+    _collective("maximum over the ranks", dist.all_reduce, t, dist.ReduceOp.MAX)
+    return int(t)
+
+
+def broadcast(t: Tensor) -> Tensor:
+    r"""Rank 0's :obj:`t` on every rank (same shape and dtype everywhere); :obj:`t` for one
+    process."""
+    if world_size() == 1:
+        return t
+    send = t.detach().to(_comm_device())
+    _collective("broadcast from rank 0", dist.broadcast, send, 0)
+    return send.to(t.device)

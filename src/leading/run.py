@@ -103,7 +103,7 @@ def embed(
     out.update(best_epoch=res.best_epoch, train=res.stats, e2e=protocol.e2e(res.e2e))
     if cfg.method == "glem":  # one row per LM / GNN step
         out["glem"] = res.history
-    if seed_dir is not None and cfg.save_model and is_main():
+    if seed_dir is not None and cfg.save_model and (is_main() or enc.sharded):
         save_encoder(enc, seed_dir, inplace=True)  # model/ (and adapter/ with LoRA)
     return res.embeddings
 

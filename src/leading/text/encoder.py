@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from leading.distributed import all_max, is_main
 from leading.errors import ModelError
 from leading.text.models import is_decoder_only, resolve_model
 from leading.text.precision import resolve_precision
@@ -140,6 +141,8 @@ class TextEncoder(nn.Module):
         self.bf16 = bool(bf16)
         self.precision_reason = precision_reason or "set explicitly"
         self.name = name
+        #: Whether the LM is sharded over the ranks (:func:`leading.fsdp.shard_lm`).
+        self.sharded = False
 
     @classmethod
     def from_pretrained(
@@ -258,17 +261,29 @@ class TextEncoder(nn.Module):
             disable=not progress,
             leave=False,
         )
-        for start in range(0, order.numel(), batch_size):
-            sel = order[start : start + batch_size]
+        batches = order.split(batch_size)
+        for sel in batches:
             out[sel] = self.encode(tokens, node_ids[sel]).cpu()
             bar.update(tokens.num_tokens(node_ids[sel]))
+        if self.sharded:  # FSDP: every rank runs the LM as often as the others (leading.fsdp)
+            for _ in range(all_max(len(batches)) - len(batches)):
+                self.encode(tokens, torch.zeros(1, dtype=torch.long))  # thrown away
         bar.close()
         self.train(was_training)
         return out
 
     def save_pretrained(self, path: str | Path) -> None:
         r"""Saves the LM and tokenizer so that ``AutoModel.from_pretrained(path)`` loads them
-        (LoRA adapters merged into a copy of the weights; see :mod:`leading.text.lora`)."""
+        (LoRA adapters merged into a copy of the weights; see :mod:`leading.text.lora`). A
+        sharded LM (FSDP) is gathered onto rank 0, which writes it; every rank must call this."""
+        if self.sharded:
+            from leading.fsdp import full_state_dict
+
+            state = full_state_dict(self.model)
+            if is_main():
+                self.model.save_pretrained(path, state_dict=state)
+                self.tokenizer.save_pretrained(path)
+            return
         merged_model(self.model).save_pretrained(path)
         self.tokenizer.save_pretrained(path)
 

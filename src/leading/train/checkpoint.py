@@ -35,7 +35,7 @@ STATE_SETTINGS = (
     "dataset", "split", "task", "link_split", "method", "lm", "pooling", "max_length", "lora_r",
     "lora_target_modules", "head", "hidden", "link_dim", "link_decoder", "fanouts", "scope",
     "grad_hops", "batch_size", "grad_accum", "targets_per_epoch", "pseudo_labels",
-    "memory_dtype", "refresh_order",
+    "memory_dtype", "refresh_order", "fsdp",
 )
 
 

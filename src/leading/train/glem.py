@@ -49,6 +49,10 @@ Details, and where they differ from the official code:
   ``glem_state.pt`` and each LM step checkpoints its epochs under ``lm_step{k}/``, so
   ``--resume`` after a crash continues from the last finished epoch (the GNN step it was in
   starts over) and reaches the uninterrupted result.
+* **Several processes** (``torchrun``): the LM steps are data parallel as any
+  :class:`~leading.train.trainer.Trainer`; every rank trains the same GNN step and rank 0's
+  probabilities are broadcast, so every rank hands over the same pseudo-labels; rank 0 alone
+  writes the step files.
 
 Round 0 is therefore exactly the supervised baseline followed by the downstream evaluation's
 GNN (same embeddings, same GNN predictions; tested), and ``glem_rounds`` EM rounds are what GLEM
@@ -77,6 +81,8 @@ from torch import Tensor
 
 from leading.config import Config
 from leading.data.graph import TextAttributedGraph
+from leading.distributed import broadcast, is_main, shard
+from leading.errors import ConfigError
 from leading.eval.downstream import (
     DownstreamConfig,
     fit_downstream,
@@ -144,6 +150,8 @@ class GlemTrainer:
     ) -> None:
         if graph.y is None:
             raise ValueError(f"{graph.name}: node classification needs labels")
+        if config.fsdp:  # every LM step would shard the LM again
+            raise ConfigError("--fsdp is not supported with --method glem; drop --fsdp")
         self.graph, self.splits, self.encoder = graph, splits, encoder
         self.cfg = config
         self.lm_cfg = config.replace(method="glem", resume=False, **method_overrides("glem"))
@@ -183,7 +191,8 @@ class GlemTrainer:
             tokens=self.tokens, pseudo_labels=pseudo,
         )
         if emb is not None:  # this LM encoded every node at the end of the previous step
-            trainer.memory.write(torch.arange(self.graph.num_nodes), emb, with_grad=False)
+            ids = shard(torch.arange(self.graph.num_nodes))  # several processes: a part each
+            trainer.memory.write(ids, emb[ids], with_grad=False)
         res = trainer.fit()
         trainer.head.eval()
         with torch.no_grad():
@@ -223,7 +232,8 @@ class GlemTrainer:
                 train_idx.to(x.device), y_train.to(x.device), valid.to(x.device),
                 self._eval_labels(valid).to(x.device), self.seed, gcfg,
             )
-        prob = best["logits"].float().softmax(-1).cpu()
+        # several processes: every rank trains the same GNN; rank 0's hand-over is used
+        prob = broadcast(best["logits"].float().softmax(-1).cpu())
         self.history.append({
             "step": step, "model": "gnn", "pseudo_labels": 0 if pseudo is None else len(pseudo[0]),
             "targets": int(train_idx.numel()), "best_epoch": best["best_epoch"],
@@ -258,7 +268,7 @@ class GlemTrainer:
                 self.gnn_prob = self._gnn_step(r, self.emb, pseudo)
             self._save_state(i + 1)
         e2e = {k: v for k, v in self.history[-1].items() if k.endswith("_acc")}
-        if self.run_dir is not None:
+        if self.run_dir is not None and is_main():
             write_metrics(self.lm_rows, self.run_dir / "metrics.csv")
             (self.run_dir / "glem_state.pt").unlink(missing_ok=True)
         return TrainResult(self.encoder, self.emb, self.best_epoch, self.history, self._stats(),
@@ -269,7 +279,7 @@ class GlemTrainer:
               "lm_costs")
 
     def _save_state(self, done: int) -> None:
-        if self.run_dir is not None:
+        if self.run_dir is not None and is_main():
             save_checkpoint({"done": done, "encoder": self.encoder.state_dict(),
                              **{k: getattr(self, k) for k in self._STATE}},
                             self.run_dir / "glem_state.pt")

@@ -44,9 +44,11 @@ from leading.distributed import (
     shard,
     world_size,
 )
+from leading.fsdp import FullState, clip_grad_norm, load_module_state, shard_lm, to_full
 from leading.graph.head import build_head
 from leading.graph.sampler import NeighborSampler
 from leading.text.encoder import TextEncoder
+from leading.text.lora import is_lora
 from leading.text.tokens import TokenizedTexts
 from leading.train.checkpoint import Checkpointed, write_metrics
 from leading.train.memory import EmbeddingMemory, ReplicatedMemory, ShardedMemory, memory_dtype
@@ -124,6 +126,8 @@ class Trainer(Checkpointed):
         self.gen = torch.Generator().manual_seed(seed)
         self.rank_gen = self.gen if self.world == 1 else torch.Generator().manual_seed(rank_seed)
         self.steps_per_epoch = -(-task.num_items() // batch)
+        if config.fsdp:  # the LM sharded over the ranks, before its optimizer (leading.fsdp)
+            shard_lm(encoder, lora=is_lora(encoder))
         self.refresh = MemoryRefresh(
             n, self.scale.refresh_size(sized, self.steps_per_epoch), self.gen,
             config.encode_batch_size,
@@ -209,7 +213,7 @@ class Trainer(Checkpointed):
         params = [p for g in self.optimizer.param_groups for p in g["params"]]
         average_gradients(params)  # several processes: the mean over the ranks
         # the norm is also the check for non-finite gradients (no clipping with grad_clip 0)
-        norm = torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip or float("inf"))
+        norm = clip_grad_norm(params, self.cfg.grad_clip or float("inf"))
         self.check_finite("gradient norm", norm, with_lm)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
@@ -342,24 +346,25 @@ class Trainer(Checkpointed):
             }
         return row
 
+    def encode_share(self, desc: str) -> tuple[Tensor, Tensor]:
+        r"""This rank's part of the node ids (every node for one process) and their
+        embeddings :obj:`[n_r, d]`, without gradient."""
+        ids = shard(torch.arange(self.task.num_nodes))
+        return ids, self.encoder.encode_all(
+            self.tokens, None if self.world == 1 else ids, batch_size=self.cfg.encode_batch_size,
+            progress=self.cfg.progress, desc=desc,
+        )
+
     def prefill(self) -> None:
         r"""Fills the memory with one gradient-free pass over every node."""
-        ids = shard(torch.arange(self.task.num_nodes))  # several processes: a part each
-        emb = self.encoder.encode_all(
-            self.tokens, None if self.world == 1 else ids, batch_size=self.cfg.encode_batch_size,
-            progress=self.cfg.progress, desc="prefill memory",
-        )
-        self.memory.write(ids, emb, with_grad=False)
+        self.memory.write(*self.encode_share("prefill memory"), with_grad=False)
 
     def encode_every_node(self, desc: str) -> Tensor:
         r"""Every node's embedding :obj:`[N, d]` without gradient (several processes: each
         encodes its part, the parts are gathered)."""
+        ids, part = self.encode_share(desc)
         if self.world == 1:
-            return self.encoder.encode_all(self.tokens, batch_size=self.cfg.encode_batch_size,
-                                           progress=self.cfg.progress, desc=desc)
-        ids = shard(torch.arange(self.task.num_nodes))
-        part = self.encoder.encode_all(self.tokens, ids, batch_size=self.cfg.encode_batch_size,
-                                       progress=self.cfg.progress, desc=desc)
+            return part
         ids, rows = all_gather_rows(ids, part)
         return rows.new_empty(self.task.num_nodes, rows.size(1)).index_copy_(0, ids, rows)
 
@@ -407,7 +412,7 @@ class Trainer(Checkpointed):
         r"""Loads the best epoch, encodes every node, refits the head (``refit_head``) and
         reports; removes the checkpoint of the finished run."""
         assert self.best is not None
-        self.encoder.load_state_dict(self.best["encoder"])
+        load_module_state(self.encoder, self.best["encoder"])  # after a resume: in full
         self.model.load_state_dict(self.best["model"])
         emb = self.encode_every_node("encode (fine-tuned)")
         if self.cfg.refit_head:
@@ -430,9 +435,19 @@ class Trainer(Checkpointed):
                     "epoch_grad_encodings")
 
     def _stateful(self) -> dict[str, Any]:
-        return {"encoder": self.encoder, "model": self.model, "optimizer": self.optimizer,
-                "scheduler": self.scheduler, "memory": self.memory, "refresh": self.refresh,
-                "task": self.task}
+        modules: dict[str, Any] = {"encoder": self.encoder, "model": self.model,
+                                   "optimizer": self.optimizer}
+        if self.encoder.sharded:  # FSDP: the LM, head and optimizer state in full, on rank 0
+            modules = {"full": FullState(nn.ModuleDict({"encoder": self.encoder,
+                                                        "model": self.model}), self.optimizer)}
+        return {**modules, "scheduler": self.scheduler, "memory": self.memory,
+                "refresh": self.refresh, "task": self.task}
+
+    def state_dict(self) -> dict:
+        state = super().state_dict()
+        if self.encoder.sharded and state["best"] is not None:  # the best LM in full too
+            state["best"] = {**state["best"], "encoder": to_full(state["best"]["encoder"])}
+        return state
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}(task={self.task.name!r}, nodes={self.task.num_nodes}, "
