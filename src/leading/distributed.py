@@ -40,6 +40,7 @@ __all__ = [
     "TRAFFIC",
     "all_gather_rows",
     "all_max",
+    "all_to_all_rows",
     "all_sum",
     "broadcast",
     "average_gradients",
@@ -160,6 +161,36 @@ def all_gather_rows(ids: Tensor, values: Tensor) -> tuple[Tensor, Tensor]:
     out_ids = torch.cat([t[:k] for t, k in zip(all_ids, n, strict=True)])
     out_rows = torch.cat([t[:k] for t, k in zip(all_rows, n, strict=True)]).to(dtype)
     return out_ids.to(ids.device), out_rows.to(values.device)
+
+
+def all_to_all_rows(rows: Tensor, counts: Tensor) -> tuple[Tensor, Tensor]:
+    r"""Sends the first :obj:`counts[0]` rows of :obj:`rows` to rank 0, the next
+    :obj:`counts[1]` to rank 1, and so on (one ``all_to_all``); returns the rows this rank
+    received, ordered by the sending rank, and how many came from each. For one process:
+    :obj:`rows` and :obj:`counts`.
+
+    Args:
+        rows (Tensor): :obj:`[sum(counts), ...]`, grouped by destination rank.
+        counts (Tensor): :obj:`[W]` rows for each rank.
+
+    Returns:
+        tuple[Tensor, Tensor]: :obj:`[sum(received), ...]` rows (dtype and device of
+        :obj:`rows`) and :obj:`[W]` received counts.
+    """
+    if world_size() == 1:
+        return rows, counts
+    device = _comm_device()
+    send = rows.detach().to(device)
+    if device.type == "cpu" and send.is_floating_point():  # gloo: float32 collectives
+        send = send.float()
+    counts = counts.to(device=device, dtype=torch.long)
+    received = torch.empty_like(counts)
+    _collective("exchange of memory rows", dist.all_to_all_single, received, counts)
+    out = send.new_empty(int(received.sum()), *send.shape[1:])
+    _collective("exchange of memory rows", dist.all_to_all_single, out, send,
+                received.tolist(), counts.tolist())
+    TRAFFIC["rows"] += send.numel() * send.element_size()
+    return out.to(device=rows.device, dtype=rows.dtype), received.cpu()
 
 
 def average_gradients(params: Iterable[torch.nn.Parameter]) -> None:

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from leading.data.store import NodeStore
-from leading.distributed import all_gather_rows, all_sum, rank, world_size
+from leading.distributed import all_gather_rows, all_sum, all_to_all_rows, rank, world_size
 
 __all__ = [
     "EmbeddingMemory", "MEMORY_DTYPES", "ReplicatedMemory", "ShardedMemory", "memory_dtype",
@@ -238,13 +238,14 @@ class ShardedMemory(EmbeddingMemory):
     :math:`N / W` rows each), for banks larger than one host (papers100M: 111M x 384 x 2 bytes
     = 85 GB in fp16).
 
-    Every rank calls every method in the same order (they are collectives). :meth:`write`
-    all-gathers the written rows and each rank keeps its own; :meth:`read` all-gathers the
-    requested ids, each owner answers for its rows and the answers are all-gathered. Every
-    rank receives every answer, which is simple but not the all-to-all exchange that would
-    send each rank only its own rows. :meth:`state_dict` gathers the full :math:`N` rows, in
-    the format of :class:`EmbeddingMemory`, so checkpoints are interchangeable with it. For one
-    process it is an :class:`EmbeddingMemory`.
+    Every rank calls every method in the same order (they are collectives), and rows move by
+    ``all_to_all`` (:func:`~leading.distributed.all_to_all_rows`): :meth:`write` sends each
+    written row to its owner only; :meth:`read` sends each requested id to its owner, which
+    sends the row back to the asking rank only. A rank thus receives only the rows it owns or
+    asked for, in the order of the replicated bank (by sending rank), so training with it
+    equals training with :class:`ReplicatedMemory`. :meth:`state_dict` gathers the full
+    :math:`N` rows, in the format of :class:`EmbeddingMemory`, so checkpoints are
+    interchangeable with it. For one process it is an :class:`EmbeddingMemory`.
     """
 
     def __init__(self, num_nodes: int, dim: int, dtype: torch.dtype | str = torch.float32,
@@ -255,24 +256,30 @@ class ShardedMemory(EmbeddingMemory):
         self.local_rows = self.num_nodes
         self.num_nodes = int(num_nodes)
 
+    def _by_owner(self, ids: Tensor) -> tuple[Tensor, Tensor]:
+        r"""The order grouping :obj:`ids` by owning rank (stable) and the count per rank."""
+        owner = ids % self.world
+        return owner.argsort(stable=True), torch.bincount(owner, minlength=self.world)
+
     def _fetch(self, ids: Tensor, rows_of) -> Tensor:
         r"""``rows_of(local ids)`` for the global :obj:`ids` of this rank's request, whichever
-        ranks own them."""
+        ranks own them: the ids go to their owners, the rows come back."""
         ids = ids.reshape(-1).cpu()
-        asked, _ = all_gather_rows(ids, torch.zeros(ids.numel(), 1))
-        mine = asked.unique()
-        mine = mine[mine % self.world == self.rank]
-        got, rows = all_gather_rows(mine, rows_of(mine // self.world).float().cpu())
-        order = got.argsort()
-        return rows[order][torch.searchsorted(got[order], ids)]
+        order, counts = self._by_owner(ids)
+        asked, asked_counts = all_to_all_rows(ids[order], counts)
+        answers = rows_of(asked // self.world).float().cpu()
+        rows, _ = all_to_all_rows(answers, asked_counts)
+        return rows.new_empty(rows.shape).index_copy_(0, order, rows)
 
     def read(self, ids: Tensor) -> Tensor:
         return self._fetch(ids, super().read).to(self.device)
 
     def write(self, ids: Tensor, values: Tensor, with_grad: bool = False) -> None:
-        ids, values = all_gather_rows(ids.reshape(-1).cpu(), values)
-        keep = ids % self.world == self.rank
-        super().write(ids[keep] // self.world, values[keep.to(values.device)], with_grad)
+        ids = ids.reshape(-1).cpu()
+        order, counts = self._by_owner(ids)
+        got, _ = all_to_all_rows(ids[order], counts)
+        rows, _ = all_to_all_rows(values.detach()[order.to(values.device)], counts)
+        super().write(got // self.world, rows, with_grad)
 
     def staleness(self, ids: Tensor | None = None) -> Tensor:
         ids = torch.arange(self.num_nodes) if ids is None else ids
