@@ -39,10 +39,13 @@ MODES = {
 MODES["die"] = MODES["hang"] = MODES["banks"]
 #: ``sharded``: the ``banks`` run with the memory split over the ranks (must give the same rows).
 MODES["sharded"] = dict(MODES["banks"], memory_layout="sharded")
-#: ``fsdp``: the ``banks`` run with the LM sharded over the ranks (FSDP) and checkpoints written
-#: to OUT_DIR/fsdp_run; ``fsdp_die``: the same in OUT_DIR/fsdp_killed, every rank exiting at the
-#: start of LM epoch 2; ``fsdp_resume``: that run resumed from its checkpoint of epoch 1.
-MODES["fsdp"] = MODES["fsdp_die"] = MODES["fsdp_resume"] = dict(MODES["banks"], fsdp=True)
+#: ``fsdp``: the ``banks`` run with the LM sharded over the ranks (FSDP).
+MODES["fsdp"] = dict(MODES["banks"], fsdp=True)
+#: For ``sharded`` and ``fsdp``, checkpoints go to OUT_DIR/{mode}_run; ``{mode}_die`` is the
+#: same run in OUT_DIR/{mode}_killed whose ranks all exit at the start of LM epoch 2, and
+#: ``{mode}_resume`` resumes it from its checkpoint of epoch 1.
+for _m in ("sharded", "fsdp"):
+    MODES[f"{_m}_die"] = MODES[f"{_m}_resume"] = MODES[_m]
 #: ``glem``: GLEM (one EM round) whose LM steps run data parallel, in OUT_DIR/glem_run.
 MODES["glem"] = dict(method="glem", epochs=2, glem_lm_epochs=1, glem_rounds=1,
                      glem_pseudo_ratio=0.5, lr_lm=1e-3, lr_head_finetune=1e-2, patience=10)
@@ -80,7 +83,7 @@ def exit_at_second_epoch() -> None:
 def main(mode: str, out: str) -> None:
     if mode in ("die", "hang"):
         fail_at_second_step(mode)
-    if mode == "fsdp_die":
+    if mode.endswith("_die") and mode != "die":
         exit_at_second_epoch()
     torch.use_deterministic_algorithms(True)
     torch.set_num_threads(1)
@@ -92,10 +95,11 @@ def main(mode: str, out: str) -> None:
     graph = tiny_graph()
     splits = per_class_split(graph.y, 4, 9, 9, seed=0)
     batch = 4 // world_size() if mode == "equal" else 4
-    cfg = tiny_config(**MODES[mode], batch_size=batch, resume=mode == "fsdp_resume")
-    run_dir = Path(out) / ("fsdp_run" if mode == "fsdp" else "fsdp_killed") if cfg.fsdp else None
-    if mode == "glem":
-        run_dir = Path(out) / "glem_run"
+    cfg = tiny_config(**MODES[mode], batch_size=batch, resume=mode.endswith("_resume"))
+    base = mode.split("_")[0]
+    run_dir = None
+    if base in ("sharded", "fsdp", "glem"):
+        run_dir = Path(out) / (f"{base}_run" if mode == base else f"{base}_killed")
     encoder = TextEncoder(make_tiny_bert(len(tokenizer), seed=3, dtype=torch.float32),
                           tokenizer, "mean", 16, bf16=False)
     if mode == "glem":
@@ -117,7 +121,7 @@ def main(mode: str, out: str) -> None:
         "lm_local_numel": sum(p.to_local().numel() if is_sharded(p) else p.numel()
                               for p in encoder.parameters()),
         "embeddings": res.embeddings,
-        "memory": trainer.memory.state_dict(),
+        "memory": getattr(trainer.memory, "full_state_dict", trainer.memory.state_dict)(),
         "local_rows": trainer.memory.values.size(0),
         "e2e": res.e2e,
         "steps_per_epoch": trainer.steps_per_epoch,

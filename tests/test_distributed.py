@@ -20,7 +20,8 @@ def launch(mode: str, out: Path, nproc: int, **env_vars: str) -> subprocess.Comp
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
                f"--nproc-per-node={nproc}", *cmd[1:]]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0 or mode in ("die", "hang", "fsdp_die"), done.stderr[-3000:]
+    assert done.returncode == 0 or mode in ("die", "hang") or mode.endswith("_die"), \
+        done.stderr[-3000:]
     return done
 
 
@@ -34,10 +35,12 @@ def runs(tmp_path_factory):
     launch("equal", out, 1)
     launch("equal", out, 2)
     launch("banks", out, 2)
-    launch("sharded", out, 2)
-    launch("fsdp", out, 2)
-    assert launch("fsdp_die", out, 2).returncode != 0
-    launch("fsdp_resume", out, 2)
+    for mode in ("sharded", "fsdp"):  # uninterrupted; killed at epoch 2; resumed
+        launch(mode, out, 2)
+        assert launch(f"{mode}_die", out, 2).returncode != 0
+        files = sorted(p.name for p in (out / f"{mode}_killed").iterdir())
+        (out / f"{mode}_killed_files.txt").write_text("\n".join(files))
+        launch(f"{mode}_resume", out, 2)
     launch("glem", out, 2)
     return out
 
@@ -92,13 +95,21 @@ def test_fsdp_shards_the_lm_and_trains_as_the_replicated_run(runs):
             assert torch.equal(torch.as_tensor(fsdp[1]["memory"][k]), torch.as_tensor(v)), k
 
 
-def test_fsdp_run_killed_then_resumed_equals_the_uninterrupted_one(runs):
-    assert not (runs / "fsdp_killed" / "checkpoint.pt").exists()  # finished, then removed
+@pytest.mark.parametrize("mode", ["sharded", "fsdp"])
+def test_run_killed_then_resumed_equals_the_uninterrupted_one(runs, mode):
+    killed = (runs / f"{mode}_killed_files.txt").read_text().split()
+    # the sharded bank: each rank wrote its own rows, for the last save (epoch 1) only
+    shards = ["checkpoint.rank0.save2.pt", "checkpoint.rank1.save2.pt"] if mode == "sharded" \
+        else []
+    assert killed == ["checkpoint.pt", *shards, "metrics.csv"]
+    assert sorted(p.name for p in (runs / f"{mode}_killed").iterdir()) == ["metrics.csv"]
     for r in (0, 1):
-        whole, resumed = load(runs, "fsdp", 2, r), load(runs, "fsdp_resume", 2, r)
+        whole, resumed = load(runs, mode, 2, r), load(runs, f"{mode}_resume", 2, r)
         # epoch 2 trained after the resume; epoch 1's row is rank 0's, from the checkpoint
         assert resumed["losses"][2:] == whole["losses"][2:]
-        assert resumed["losses"][1] == load(runs, "fsdp", 2, 0)["losses"][1]
+        assert resumed["losses"][1] == load(runs, mode, 2, 0)["losses"][1]
+        for k, v in whole["memory"].items():
+            assert torch.equal(torch.as_tensor(resumed["memory"][k]), torch.as_tensor(v)), k
         for k, v in whole["encoder"].items():
             assert torch.equal(resumed["encoder"][k], v), k
         assert torch.equal(resumed["embeddings"], whole["embeddings"])

@@ -44,6 +44,7 @@ __all__ = [
     "all_sum",
     "broadcast",
     "average_gradients",
+    "barrier",
     "gather_objects",
     "init_distributed",
     "is_main",
@@ -269,3 +270,9 @@ def broadcast(t: Tensor) -> Tensor:
     send = t.detach().to(_comm_device())
     _collective("broadcast from rank 0", dist.broadcast, send, 0)
     return send.to(t.device)
+
+
+def barrier() -> None:
+    r"""Waits until every rank gets here (nothing for one process)."""
+    if world_size() > 1:
+        _collective("barrier", dist.barrier)

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from leading.distributed import gather_objects, is_main, rank, world_size
+from leading.distributed import barrier, gather_objects, is_main, rank, world_size
 from leading.errors import ConfigError, DataError
 
 __all__ = [
@@ -35,7 +35,7 @@ STATE_SETTINGS = (
     "dataset", "split", "task", "link_split", "method", "lm", "pooling", "max_length", "lora_r",
     "lora_target_modules", "head", "hidden", "link_dim", "link_decoder", "fanouts", "scope",
     "grad_hops", "batch_size", "grad_accum", "targets_per_epoch", "pseudo_labels",
-    "memory_dtype", "refresh_order", "fsdp",
+    "memory_dtype", "memory_layout", "refresh_order", "fsdp",
 )
 
 
@@ -135,12 +135,20 @@ class Checkpointed:
     def _stateful(self) -> dict[str, Any]:
         raise NotImplementedError
 
+    def _shared(self) -> dict[str, Any]:
+        return {k: o for k, o in self._stateful().items() if not getattr(o, "per_rank", False)}
+
+    def _own(self) -> dict[str, Any]:
+        r"""The objects each rank checkpoints itself (``per_rank = True``: a sharded memory)."""
+        return {k: o for k, o in self._stateful().items() if getattr(o, "per_rank", False)}
+
     def state_dict(self) -> dict:
         r"""Everything a resumed run needs to continue exactly: the modules, optimiser, memory,
-        pipeline 2, task state, every random generator and the history."""
+        pipeline 2, task state, every random generator and the history (not the state of the
+        objects each rank saves itself, :meth:`_own`)."""
         return {
             **{k: getattr(self, k) for k in self._PLAIN_STATE},
-            **{k: obj.state_dict() for k, obj in self._stateful().items()},
+            **{k: obj.state_dict() for k, obj in self._shared().items()},
             "gen": self.gen.get_state(),
             # what differs between the ranks of several processes, one entry per rank
             "ranks": gather_objects(self.rank_state()),
@@ -165,7 +173,7 @@ class Checkpointed:
     def load_state_dict(self, state: dict) -> None:
         for k in self._PLAIN_STATE:
             setattr(self, k, state[k] if k != "step_times" else state.get(k, []))
-        for k, obj in self._stateful().items():
+        for k, obj in self._shared().items():
             obj.load_state_dict(state[k])
         self.gen.set_state(state["gen"])
         own = state["ranks"][rank()] if "ranks" in state else state  # older: one process
@@ -176,15 +184,37 @@ class Checkpointed:
         if own.get("cuda_rng") is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(own["cuda_rng"])
 
+    def _shard_path(self, tag: int, r: int | None = None) -> Path:
+        assert self.run_dir is not None
+        return self.run_dir / f"checkpoint.rank{rank() if r is None else r}.save{tag}.pt"
+
     def save_checkpoint(self) -> None:
         r"""Writes ``run_dir/checkpoint.pt`` (atomically) and the metrics so far (rank 0 of
-        several processes; every rank takes part in gathering the state)."""
+        several processes; every rank takes part in gathering the state). The objects of
+        :meth:`_own` go to one file per rank, ``checkpoint.rank{r}.save{k}.pt``, written
+        before ``checkpoint.pt`` names save :math:`k`; rank 0 then removes the older ones, so a
+        run killed at any moment leaves a ``checkpoint.pt`` whose shards are all there."""
+        if self.run_dir is None:
+            return
+        state = self.state_dict()
+        own = self._own()
+        if own:
+            tag = len(self.history)  # one save per recorded epoch
+            save_checkpoint({k: o.state_dict() for k, o in own.items()}, self._shard_path(tag))
+            barrier()  # every shard is on disk before checkpoint.pt names them
+            state["shards"] = {"save": tag, "world": world_size()}
+        if not is_main():
+            return
+        save_checkpoint(state, self.run_dir / "checkpoint.pt")
+        write_metrics(self.history, self.run_dir / "metrics.csv")
+        self.remove_shards(keep=state.get("shards", {}).get("save"))
+
+    def remove_shards(self, keep: int | None = None) -> None:
+        r"""Deletes the per-rank checkpoint files (but those of save :obj:`keep`)."""
         if self.run_dir is not None:
-            state = self.state_dict()
-            if not is_main():
-                return
-            save_checkpoint(state, self.run_dir / "checkpoint.pt")
-            write_metrics(self.history, self.run_dir / "metrics.csv")
+            for path in self.run_dir.glob("checkpoint.rank*.save*.pt"):
+                if keep is None or not path.name.endswith(f".save{keep}.pt"):
+                    path.unlink(missing_ok=True)
 
     def load_checkpoint(self) -> bool:
         r"""Restores ``run_dir/checkpoint.pt`` if there is one; returns whether it did."""
@@ -199,4 +229,16 @@ class Checkpointed:
             print(f"leading: resuming {path} with changed settings: {'; '.join(changed)}",
                   file=sys.stderr)
         self.load_state_dict(state)
+        own = self._own()
+        if own:
+            tag = state.get("shards", {}).get("save")
+            shard = self._shard_path(tag)
+            part = load_checkpoint(shard) if tag is not None else None
+            if part is None:
+                raise DataError(
+                    f"{path}: this checkpoint's part of rank {rank()} ({shard.name}) is "
+                    "missing; copy every checkpoint.rank*.pt of the run into its --out, or "
+                    "run without --resume")
+            for k, obj in own.items():
+                obj.load_state_dict(part[k])
         return True

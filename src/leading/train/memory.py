@@ -243,10 +243,15 @@ class ShardedMemory(EmbeddingMemory):
     written row to its owner only; :meth:`read` sends each requested id to its owner, which
     sends the row back to the asking rank only. A rank thus receives only the rows it owns or
     asked for, in the order of the replicated bank (by sending rank), so training with it
-    equals training with :class:`ReplicatedMemory`. :meth:`state_dict` gathers the full
-    :math:`N` rows, in the format of :class:`EmbeddingMemory`, so checkpoints are
-    interchangeable with it. For one process it is an :class:`EmbeddingMemory`.
+    equals training with :class:`ReplicatedMemory`. Checkpoints hold each rank's own rows
+    (:meth:`state_dict`; ``per_rank``: every rank writes its own file, see
+    :class:`~leading.train.checkpoint.Checkpointed`), so no rank ever holds the whole bank;
+    :meth:`full_state_dict` gathers it in the format of :class:`EmbeddingMemory`. For one
+    process it is an :class:`EmbeddingMemory`.
     """
+
+    #: Each rank checkpoints its own rows (:meth:`state_dict`).
+    per_rank = True
 
     def __init__(self, num_nodes: int, dim: int, dtype: torch.dtype | str = torch.float32,
                  device: torch.device | str = "cpu", pin_memory: bool | str = False) -> None:
@@ -291,21 +296,30 @@ class ShardedMemory(EmbeddingMemory):
         g, f = all_sum([int(self.grad_encodings.sum()), int(self.free_encodings.sum())])
         return {"with_grad": g, "without_grad": f, "total": g + f}
 
+    #: What :meth:`state_dict` holds per row.
+    _ROWS = ("values", "filled", "last_write", "grad_encodings", "free_encodings")
+
     def state_dict(self) -> dict[str, Tensor | int]:
-        ids = torch.arange(self.num_nodes)
-        full = {k: self._fetch(ids, lambda local, k=k: getattr(self, k)[local].view(-1, 1))
-                .view(-1).to(getattr(self, k).dtype)
-                for k in ("filled", "last_write", "grad_encodings", "free_encodings")}
-        values = self._fetch(ids, lambda local: self.values[local]).to(self.dtype)
-        return {"values": values, **full, "step": self.step}
+        r"""This rank's rows (those of the ids :math:`i \equiv r \pmod W`), its rank and the
+        world size."""
+        return {**{k: getattr(self, k) for k in self._ROWS}, "step": self.step,
+                "rank": self.rank, "world": self.world, "num_nodes": self.num_nodes}
 
     def load_state_dict(self, state: dict) -> None:
-        own = torch.arange(self.rank, self.num_nodes, self.world)
-        if tuple(state["values"].shape) != (self.num_nodes, self.dim):
+        saved = (state.get("rank"), state.get("world"), state.get("num_nodes"))
+        if saved != (self.rank, self.world, self.num_nodes):
             raise ValueError(
-                f"memory checkpoint has shape {list(state['values'].shape)}, "
-                f"expected [{self.num_nodes}, {self.dim}]"
-            )
-        for k in ("values", "filled", "last_write", "grad_encodings", "free_encodings"):
-            getattr(self, k).copy_(state[k][own])
+                f"memory checkpoint of rank {saved[0]} of {saved[1]} over {saved[2]} nodes, "
+                f"expected rank {self.rank} of {self.world} over {self.num_nodes}")
+        for k in self._ROWS:
+            getattr(self, k).copy_(state[k])
         self.step = int(state["step"])
+
+    def full_state_dict(self) -> dict[str, Tensor | int]:
+        r"""The whole bank in the format of :meth:`EmbeddingMemory.state_dict`, on every rank
+        (every rank must call it)."""
+        ids = torch.arange(self.num_nodes)
+        full = {k: self._fetch(ids, lambda local, k=k: getattr(self, k)[local].view(-1, 1))
+                .view(-1).to(getattr(self, k).dtype) for k in self._ROWS[1:]}
+        values = self._fetch(ids, lambda local: self.values[local]).to(self.dtype)
+        return {"values": values, **full, "step": self.step}

@@ -426,6 +426,7 @@ class Trainer(Checkpointed):
         if self.run_dir is not None and is_main():
             write_metrics(self.history, self.run_dir / "metrics.csv")
             (self.run_dir / "checkpoint.pt").unlink(missing_ok=True)
+            self.remove_shards()
         return TrainResult(self.encoder, emb, self.best["epoch"], self.history, stats, e2e)
 
     # --------------------------------------------------------- persistence
