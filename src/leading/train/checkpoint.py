@@ -184,9 +184,9 @@ class Checkpointed:
         if own.get("cuda_rng") is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(own["cuda_rng"])
 
-    def _shard_path(self, tag: int, r: int | None = None) -> Path:
+    def _shard_path(self, tag: int) -> Path:
         assert self.run_dir is not None
-        return self.run_dir / f"checkpoint.rank{rank() if r is None else r}.save{tag}.pt"
+        return self.run_dir / f"checkpoint.rank{rank()}.save{tag}.pt"
 
     def save_checkpoint(self) -> None:
         r"""Writes ``run_dir/checkpoint.pt`` (atomically) and the metrics so far (rank 0 of
