@@ -2,6 +2,7 @@ r"""Two CPU processes on torch.distributed (gloo), launched by torchrun as a use
 replicas stay identical, and two processes reproduce one process with the same global batch."""
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -13,14 +14,15 @@ import torch
 WORKER = Path(__file__).parent / "distributed_worker.py"
 
 
-def launch(mode: str, out: Path, nproc: int, **env_vars: str) -> subprocess.CompletedProcess:
+def launch(mode: str, out: Path, nproc: int, fails: bool = False,
+           **env_vars: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", **env_vars}
     cmd = [sys.executable, str(WORKER), mode, str(out)]
     if nproc > 1:
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
                f"--nproc-per-node={nproc}", *cmd[1:]]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0 or mode in ("die", "hang") or mode.endswith("_die"), \
+    assert done.returncode == 0 or fails or mode in ("die", "hang") or mode.endswith("_die"), \
         done.stderr[-3000:]
     return done
 
@@ -40,6 +42,9 @@ def runs(tmp_path_factory):
         assert launch(f"{mode}_die", out, 2).returncode != 0
         files = sorted(p.name for p in (out / f"{mode}_killed").iterdir())
         (out / f"{mode}_killed_files.txt").write_text("\n".join(files))
+        if mode == "sharded":  # a copy that lost rank 1's rows
+            shutil.copytree(out / "sharded_killed", out / "lost" / "sharded_killed")
+            (out / "lost" / "sharded_killed" / "checkpoint.rank1.save2.pt").unlink()
         launch(f"{mode}_resume", out, 2)
     launch("glem", out, 2)
     return out
@@ -93,6 +98,13 @@ def test_fsdp_shards_the_lm_and_trains_as_the_replicated_run(runs):
             torch.testing.assert_close(fsdp[1]["memory"][k], v, atol=1e-5, rtol=1e-4)
         else:
             assert torch.equal(torch.as_tensor(fsdp[1]["memory"][k]), torch.as_tensor(v)), k
+
+
+def test_resume_without_a_ranks_rows_says_which_file_is_missing(runs):
+    done = launch("sharded_resume", runs / "lost", 2, fails=True)
+    assert done.returncode != 0
+    assert "leading: error:" in done.stderr and "part of rank 1" in done.stderr
+    assert "checkpoint.rank1.save2.pt) is missing" in done.stderr, done.stderr[-3000:]
 
 
 @pytest.mark.parametrize("mode", ["sharded", "fsdp"])

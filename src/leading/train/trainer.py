@@ -46,6 +46,7 @@ from leading.distributed import (
 )
 from leading.fsdp import FullState, clip_grad_norm, load_module_state, shard_lm, to_full
 from leading.graph.head import build_head
+from leading.graph.inference import layerwise
 from leading.graph.sampler import NeighborSampler
 from leading.text.encoder import TextEncoder
 from leading.text.lora import is_lora
@@ -244,6 +245,8 @@ class Trainer(Checkpointed):
         n = node_ids.numel()
         if self.head.mlp is None or n <= self.PREDICT_CHUNK:
             h = self.memory.read(node_ids) if embeddings is None else embeddings.to(self.device)
+            if self.head.gnn is not None and n > self.PREDICT_CHUNK:  # a large graph:
+                return layerwise(self.head.gnn, h, edge_index, self.PREDICT_CHUNK)  # by chunks
             return self.head(h, edge_index, node_ids)
         # a large graph: the MLP on chunks of memory rows, then one propagation over every node
         x_in = torch.cat([
