@@ -16,10 +16,10 @@ from conftest import make_tiny_bert  # noqa: E402
 from tiny import tiny_config, tiny_graph  # noqa: E402
 
 from leading.data.splits import per_class_split  # noqa: E402
-from leading.distributed import init_distributed, rank, world_size  # noqa: E402
+from leading.distributed import init_distributed, is_sharded, rank, world_size  # noqa: E402
 from leading.errors import LeadingError  # noqa: E402
 from leading.eval import DownstreamConfig  # noqa: E402
-from leading.fsdp import is_sharded, to_full  # noqa: E402
+from leading.fsdp import to_full  # noqa: E402
 from leading.text.encoder import TextEncoder  # noqa: E402
 from leading.train import LeadingTrainer, Trainer  # noqa: E402
 from leading.train.glem import GlemTrainer  # noqa: E402

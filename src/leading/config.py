@@ -184,8 +184,8 @@ class Config:
                                  "halve it; reads are float32).", choices=MEMORY_DTYPES)
     memory_layout: str = _refresh("replicated", "With several processes: every rank holds every "
                                   "memory row (replicated), or rank r only the rows of the ids "
-                                  "i = r mod W (sharded: banks larger than one host; reads are "
-                                  "gathered from the owners).", choices=MEMORY_LAYOUTS)
+                                  "i = r mod W (sharded: banks larger than one host; rows are "
+                                  "exchanged with their owners).", choices=MEMORY_LAYOUTS)
     alpha: float = _prop(0.1, "Teleport probability of APPNP propagation, in (0, 1].", gt=0, max=1)
     prop_steps: int = _prop(10, "Propagation steps L per training step.", min=1)
     forward_warm_start: bool = _prop(True, "Start the forward iteration from the previous "

@@ -48,6 +48,7 @@ __all__ = [
     "gather_objects",
     "init_distributed",
     "is_main",
+    "is_sharded",
     "rank",
     "shard",
     "world_size",
@@ -82,6 +83,14 @@ def _comm_device() -> torch.device:
     if dist.get_backend() == "nccl":
         return torch.device("cuda", torch.cuda.current_device())
     return torch.device("cpu")
+
+
+def is_sharded(t: Tensor) -> bool:
+    r"""Whether :obj:`t` is a parameter (or state) sharded by FSDP (a ``DTensor``,
+    :mod:`leading.fsdp`)."""
+    from torch.distributed.tensor import DTensor
+
+    return isinstance(t, DTensor)
 
 
 def world_size() -> int:
@@ -204,9 +213,7 @@ def average_gradients(params: Iterable[torch.nn.Parameter]) -> None:
     size = world_size()
     if size == 1:
         return
-    from torch.distributed.tensor import DTensor
-
-    params = [p for p in params if p.requires_grad and not isinstance(p, DTensor)]
+    params = [p for p in params if p.requires_grad and not is_sharded(p)]
     if not params:
         return
     device = _comm_device()

@@ -21,22 +21,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from leading.distributed import is_main, world_size
+from leading.distributed import is_main, is_sharded, world_size
 from leading.errors import ConfigError
 
-__all__ = ["FullState", "clip_grad_norm", "full_state_dict", "is_sharded", "load_module_state",
-           "shard_lm", "to_full"]
-
-
-def _dtensor() -> type:
-    from torch.distributed.tensor import DTensor
-
-    return DTensor
-
-
-def is_sharded(t: Tensor) -> bool:
-    r"""Whether :obj:`t` is a parameter (or state) sharded by FSDP (a ``DTensor``)."""
-    return isinstance(t, _dtensor())
+__all__ = ["FullState", "clip_grad_norm", "full_state_dict", "load_module_state", "shard_lm",
+           "to_full"]
 
 
 def shard_lm(encoder: nn.Module, lora: bool = False) -> None:

@@ -47,7 +47,7 @@ def layerwise(gnn: nn.Module, x: Tensor, edge_index: Tensor, chunk: int = 65_536
     if getattr(gnn, "jk_mode", None) is not None:
         raise ValueError("layerwise: jumping knowledge is not supported")
     n = x.size(0)
-    plain = _Chunked(edge_index, None, n, chunk)
+    plain: _Chunked | None = None
     normalized: _Chunked | None = None
     for i, (conv, layer_norm) in enumerate(zip(gnn.convs, gnn.norms, strict=True)):
         if isinstance(conv, GCNConv) and conv.normalize:
@@ -62,6 +62,8 @@ def layerwise(gnn: nn.Module, x: Tensor, edge_index: Tensor, chunk: int = 65_536
             if conv.bias is not None:
                 out = out + conv.bias
         elif isinstance(conv, SAGEConv):
+            if plain is None:
+                plain = _Chunked(edge_index, None, n, chunk)
             out = torch.cat([conv((x, x[a:b]), e) for a, b, e, _ in plain])
         else:
             raise TypeError(f"layerwise: {type(conv).__name__} layers are not supported "

@@ -202,7 +202,7 @@ class Checkpointed:
             tag = len(self.history)  # one save per recorded epoch
             save_checkpoint({k: o.state_dict() for k, o in own.items()}, self._shard_path(tag))
             barrier()  # every shard is on disk before checkpoint.pt names them
-            state["shards"] = {"save": tag, "world": world_size()}
+            state["shards"] = {"save": tag}
         if not is_main():
             return
         save_checkpoint(state, self.run_dir / "checkpoint.pt")

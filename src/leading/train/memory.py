@@ -185,6 +185,10 @@ class EmbeddingMemory(NodeStore):
     def staleness(self, ids: Tensor | None = None) -> Tensor:
         r"""Steps since each row was last written (:obj:`-1` for rows never written)."""
         last = self.last_write if ids is None else self.last_write[ids.to(self.last_write.device)]
+        return self._age(last)
+
+    def _age(self, last: Tensor) -> Tensor:
+        r"""Steps since the writes at steps :obj:`last` (:obj:`-1` where never written)."""
         return torch.where(last >= 0, self.step - last, torch.full_like(last, -1))
 
     def counters(self) -> dict[str, int]:
@@ -289,8 +293,7 @@ class ShardedMemory(EmbeddingMemory):
     def staleness(self, ids: Tensor | None = None) -> Tensor:
         ids = torch.arange(self.num_nodes) if ids is None else ids
         last = self._fetch(ids, lambda local: self.last_write[local].view(-1, 1))
-        last = last.view(-1).long()
-        return torch.where(last >= 0, self.step - last, torch.full_like(last, -1))
+        return self._age(last.view(-1).long())
 
     def counters(self) -> dict[str, int]:
         g, f = all_sum([int(self.grad_encodings.sum()), int(self.free_encodings.sum())])

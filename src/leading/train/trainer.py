@@ -245,9 +245,10 @@ class Trainer(Checkpointed):
         n = node_ids.numel()
         if self.head.mlp is None or n <= self.PREDICT_CHUNK:
             h = self.memory.read(node_ids) if embeddings is None else embeddings.to(self.device)
-            if self.head.gnn is not None and n > self.PREDICT_CHUNK:  # a large graph:
-                return layerwise(self.head.gnn, h, edge_index, self.PREDICT_CHUNK)  # by chunks
-            return self.head(h, edge_index, node_ids)
+            if n <= self.PREDICT_CHUNK:
+                return self.head(h, edge_index, node_ids)
+            # a large graph and a GNN head: layer by layer, on chunks of destinations
+            return layerwise(self.head.gnn, h, edge_index, self.PREDICT_CHUNK)
         # a large graph: the MLP on chunks of memory rows, then one propagation over every node
         x_in = torch.cat([
             self.head.mlp(
